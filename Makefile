@@ -1,0 +1,54 @@
+# The entry points a person types. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+NODE_TSX := node --import tsx
+STACK := $(NODE_TSX) test/harness/cli.ts
+# Extra local-stack parts for `make up`, e.g. `make up WITH=controlplane`.
+WITH ?=
+UNIT_TESTS = $(shell find services operator test/unit -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
+
+.PHONY: help deps tools build up down status test test-unit test-integration lint format clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package.json package-lock.json $(wildcard */package.json */*/package.json)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json ## Install the npm workspaces from the lockfile
+
+tools: ## Build/install every pinned upstream tool into ~/.cache/pulse/tools (cached by version)
+	bash tools/install.sh all
+
+build: deps ## Compile every workspace (tsc -b)
+	npx tsc -b
+
+up: deps build ## Start the local stack (PostgreSQL primary+replica+projection, Kafka, Prometheus)
+	$(STACK) up $(if $(WITH),--with $(WITH))
+
+down: deps ## Stop the local stack; leaves no process behind
+	$(STACK) down
+
+status: deps ## Show which local-stack processes run
+	$(STACK) status
+
+test: lint test-unit test-integration ## Everything CI runs: lint, unit and integration tests
+
+test-unit: deps ## Fast tests of pure logic
+	$(NODE_TSX) --test --test-reporter=spec $(UNIT_TESTS)
+
+test-integration: deps build ## Suites against the real parts (builds missing tools first)
+	bash test/run-integration.sh
+
+lint: deps ## Type check, eslint and the format check
+	npx tsc -b
+	npx eslint .
+	npx prettier --check .
+
+format: deps ## Rewrite files in the house format
+	npx prettier --write .
+
+clean: ## Remove build output (not the tool cache)
+	rm -rf services/*/dist operator/dist test/dist
