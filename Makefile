@@ -36,7 +36,7 @@ status: deps ## Show which local-stack processes run
 
 test: lint test-unit test-integration ## Everything CI runs: lint, unit and integration tests
 
-test-unit: deps ## Fast tests of pure logic
+test-unit: deps build ## Fast tests of pure logic
 	$(NODE_TSX) --test --test-reporter=spec $(UNIT_TESTS)
 
 test-integration: deps build ## Suites against the real parts (builds missing tools first)

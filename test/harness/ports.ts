@@ -32,7 +32,7 @@ export async function planPorts(base?: number): Promise<Ports> {
   return ports;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

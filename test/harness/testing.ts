@@ -3,9 +3,11 @@
  * exports PULSE_TEST_STACK_DIR and every suite reuses it; otherwise (a suite run on its own, or
  * one that needs to break things) a suite starts an isolated stack with its own ports and dir.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { readStackInfo, Stack, type ComponentName, type StackInfo } from './stack.js';
 
 export interface TestStack {
@@ -28,4 +30,39 @@ export async function testStack(components: ComponentName[]): Promise<TestStack>
     return { info: shared, env: shared.env, release: async () => {} };
   }
   return isolatedStack(components);
+}
+
+/**
+ * Fresh databases and a fresh topic for one suite on a (possibly shared) stack, so suites never
+ * see each other's rows or events. The replica follows the primary, so the new write database
+ * is on it too.
+ */
+export async function suiteScope(stack: TestStack, suite: string): Promise<Record<string, string>> {
+  const name = `${suite.replace(/[^a-z0-9]/g, '_')}_${randomBytes(4).toString('hex')}`;
+  const env: Record<string, string> = {
+    PULSE_KAFKA_TOPIC: `pulse.events.${name}`,
+    PULSE_PROJECTOR_GROUP: `projector-${name}`,
+  };
+  for (const key of ['PULSE_WRITE_DATABASE_URL', 'PULSE_PROJECTION_DATABASE_URL'] as const) {
+    const url = stack.env[key];
+    if (!url) continue;
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(`create database ${name}`);
+    } finally {
+      await admin.end();
+    }
+    env[key] = withDatabase(url, name);
+    if (key === 'PULSE_WRITE_DATABASE_URL' && stack.env.PULSE_REPLICA_DATABASE_URL) {
+      env.PULSE_REPLICA_DATABASE_URL = withDatabase(stack.env.PULSE_REPLICA_DATABASE_URL, name);
+    }
+  }
+  return env;
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
 }

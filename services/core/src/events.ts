@@ -33,7 +33,10 @@ export const processSampleSchema = z.object({
     .min(0)
     .max(2 ** 31 - 1),
   // A multi-threaded process can exceed 100 % of one core.
-  cpu_usage: z.number().min(0).max(100 * 1024),
+  cpu_usage: z
+    .number()
+    .min(0)
+    .max(100 * 1024),
   memory_usage: percent,
 });
 export type ProcessSample = z.infer<typeof processSampleSchema>;

@@ -6,3 +6,4 @@ export * from './logger.js';
 export * from './telemetry.js';
 export * from './http.js';
 export * from './routes.js';
+export * from './migrate.js';

@@ -54,11 +54,7 @@ function runAs(user: ServerUser | undefined, command: string, args: string[], en
   }
 }
 
-function initCluster(
-  ctx: StackContext,
-  dataDir: string,
-  user: ServerUser | undefined,
-): void {
+function initCluster(ctx: StackContext, dataDir: string, user: ServerUser | undefined): void {
   if (existsSync(join(dataDir, 'PG_VERSION'))) return;
   const pwFile = join(ctx.runDir, 'pg', '.pwfile');
   writeFileSync(pwFile, `${ctx.secrets.dbPassword}\n`, { mode: 0o600 });

@@ -1,0 +1,220 @@
+/**
+ * The HTTP frame every Pulse service shares: problem+json errors, JSON-only bodies with a size
+ * limit, request metrics and a server span per request, health endpoints, and a graceful drain
+ * on SIGTERM. Services add their routes through `mount`.
+ */
+import { createServer, type Server } from 'node:http';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import type { Telemetry } from './telemetry.js';
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** An error with an HTTP status; the error handler renders it as application/problem+json (RFC 9457). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    detail: string,
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+  }
+}
+
+const describeErrors = (errors: FieldError[]) => errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+
+export const badRequest = (detail: string, errors?: FieldError[]) =>
+  new HttpError(
+    400,
+    'Bad Request',
+    errors ? `${detail}: ${describeErrors(errors)}` : detail,
+    errors ? { errors } : {},
+  );
+export const unprocessable = (errors: FieldError[]) =>
+  new HttpError(422, 'Unprocessable Content', describeErrors(errors), { errors });
+/** A problem about one field: the detail names it, as clients and people read the detail first. */
+const fieldProblem = (status: number, title: string, detail: string, field?: string) =>
+  field
+    ? new HttpError(status, title, describeErrors([{ field, message: detail }]), {
+        errors: [{ field, message: detail }],
+      })
+    : new HttpError(status, title, detail);
+export const notFound = (detail: string, field?: string) => fieldProblem(404, 'Not Found', detail, field);
+export const conflict = (detail: string, field?: string) => fieldProblem(409, 'Conflict', detail, field);
+
+export interface AppOptions {
+  logger: Logger;
+  telemetry: Telemetry;
+  bodyLimit: string;
+  /** Throws when the service cannot serve (e.g. its primary is unreachable); /readyz answers 503 then. */
+  readiness: () => Promise<void>;
+  openapi: () => object;
+  mount: (app: Express) => void;
+}
+
+export interface HttpApp {
+  app: Express;
+  /** Makes /readyz fail, so that load balancers stop sending new requests during a drain. */
+  markDraining: () => void;
+}
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+export function createHttpApp(options: AppOptions): HttpApp {
+  const { logger, telemetry } = options;
+  let draining = false;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.use(traceAndMeasure(telemetry));
+  app.get('/livez', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    if (draining) throw new HttpError(503, 'Service Unavailable', 'draining for shutdown');
+    try {
+      await options.readiness();
+    } catch (error) {
+      throw new HttpError(503, 'Service Unavailable', `not ready: ${(error as Error).message}`);
+    }
+    res.json({ status: 'ready' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(telemetry.registry.contentType).send(await telemetry.registry.metrics());
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(options.openapi());
+  });
+
+  app.use((req, _res, next) => {
+    // An empty POST is fine (req.is() is null without a body; fetch sends Content-Length: 0), a non-JSON body is not.
+    const empty = req.headers['content-length'] === '0';
+    if (BODY_METHODS.has(req.method) && !empty && req.is('application/json') === false) {
+      throw new HttpError(415, 'Unsupported Media Type', 'the request body must be application/json', {
+        headers: { 'Accept-Post': 'application/json' },
+      });
+    }
+    next();
+  });
+  app.use(express.json({ limit: options.bodyLimit, strict: false }));
+  options.mount(app);
+  app.use((req) => {
+    throw new HttpError(404, 'Not Found', `no route for ${req.method} ${req.path}`);
+  });
+  app.use(problemHandler(logger));
+  return {
+    app,
+    markDraining: () => {
+      draining = true;
+    },
+  };
+}
+
+function traceAndMeasure(telemetry: Telemetry): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    const parent = propagation.extract(context.active(), req.headers);
+    const span = telemetry.tracer.startSpan(`${req.method} ${req.path}`, { kind: SpanKind.SERVER }, parent);
+    res.on('finish', () => {
+      // The route template, not the path, so that ids do not explode the label cardinality.
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      const labels = { method: req.method, route, status_code: String(res.statusCode) };
+      telemetry.httpRequests.inc(labels);
+      telemetry.httpDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+      span.updateName(`${req.method} ${route}`);
+      span.setAttribute('http.response.status_code', res.statusCode);
+      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    });
+    context.with(trace.setSpan(parent, span), next);
+  };
+}
+
+/** Errors from body-parser carry a `type` and a status; map them to our problems. */
+function toHttpError(error: unknown): HttpError | undefined {
+  if (error instanceof HttpError) return error;
+  const type = (error as { type?: unknown } | undefined)?.type;
+  if (type === 'entity.too.large') {
+    return new HttpError(413, 'Content Too Large', 'the request body exceeds the size limit');
+  }
+  if (type === 'entity.parse.failed')
+    return badRequest(`the request body is not valid JSON: ${(error as Error).message}`);
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+    return new HttpError(415, 'Unsupported Media Type', (error as Error).message);
+  }
+  return undefined;
+}
+
+function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    const known = toHttpError(error);
+    if (!known) logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
+    const problem =
+      known ?? new HttpError(500, 'Internal Server Error', 'the request failed; see the service log');
+    for (const [name, value] of Object.entries(problem.extra.headers ?? {})) res.setHeader(name, value);
+    res
+      .status(problem.status)
+      .type('application/problem+json')
+      .json({
+        type: 'about:blank',
+        title: problem.title,
+        status: problem.status,
+        detail: problem.message,
+        instance: req.originalUrl,
+        ...(problem.extra.errors ? { errors: problem.extra.errors } : {}),
+      });
+  };
+}
+
+export interface ServeOptions {
+  port: number;
+  logger: Logger;
+  /** How long in-flight requests may take to finish after SIGTERM before connections are cut. */
+  graceMs: number;
+  /** Releases what the service holds (pools, timers) once the server has stopped. */
+  onClose: () => Promise<void>;
+}
+
+/** Listens, and on SIGTERM/SIGINT stops accepting, lets in-flight requests finish, then closes. */
+export async function serve(http: HttpApp, options: ServeOptions): Promise<Server> {
+  const server = createServer(http.app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, resolve);
+  });
+  const address = server.address();
+  options.logger.info({ port: typeof address === 'object' ? address?.port : address }, 'listening');
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    options.logger.info({ signal }, 'draining');
+    http.markDraining();
+    const force = setTimeout(() => server.closeAllConnections(), options.graceMs);
+    force.unref();
+    server.close(() => {
+      clearTimeout(force);
+      options
+        .onClose()
+        .then(() => {
+          options.logger.info('stopped');
+          process.exitCode = 0;
+        })
+        .catch((error: unknown) => {
+          options.logger.error({ err: error }, 'shutdown failed');
+          process.exitCode = 1;
+        });
+    });
+    server.closeIdleConnections();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return server;
+}

@@ -1,0 +1,147 @@
+/**
+ * Routes as data: one spec per route names its method, path, zod schemas and handler, and the same
+ * spec both mounts the express handler (which validates with the schemas) and produces the route's
+ * OpenAPI entry, so the document cannot drift from what the service accepts.
+ */
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import type { Express, Request } from 'express';
+import { z } from 'zod';
+import { badRequest, unprocessable, type FieldError } from './http.js';
+
+type Method = 'get' | 'post' | 'put' | 'delete';
+
+export interface RouteResult {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RouteInput<P, B, C> {
+  params: P;
+  body: B;
+  /** What the service's `prepare` hook derived from the request (e.g. the authenticated key). */
+  context: C;
+  req: Request;
+}
+
+export interface RouteSpec<
+  P extends z.ZodObject = z.ZodObject,
+  B extends z.ZodType = z.ZodType,
+  C = unknown,
+> {
+  method: Method;
+  /** OpenAPI style: /services/{id}/heartbeats */
+  path: string;
+  summary: string;
+  /** Free-form tag the service's prepare hook interprets, e.g. the API-key scope required. */
+  scope?: string;
+  params?: P;
+  body?: B;
+  /** Status code -> description and body schema (undefined for an empty body). */
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  handler: (input: RouteInput<z.infer<P>, z.infer<B>, C>) => Promise<RouteResult>;
+}
+
+/**
+ * Returns a route builder for a service whose prepare hook yields C. The builder captures each
+ * route's schema types for its handler; the specs it returns fit in one list of mixed routes.
+ */
+export function routeBuilder<C>() {
+  return <P extends z.ZodObject, B extends z.ZodType>(
+    spec: RouteSpec<P, B, C>,
+  ): RouteSpec<z.ZodObject, z.ZodType, C> => spec as unknown as RouteSpec<z.ZodObject, z.ZodType, C>;
+}
+
+/** `samples[3].cpu_usage`, the way a client would address the field in its own JSON. */
+export function fieldName(path: readonly PropertyKey[], root = 'body'): string {
+  if (path.length === 0) return root;
+  return path
+    .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
+    .join('');
+}
+
+export function fieldErrors(error: z.ZodError, root?: string): FieldError[] {
+  return error.issues.map((issue) => ({ field: fieldName(issue.path, root), message: issue.message }));
+}
+
+export interface MountOptions<C> {
+  prefix: string;
+  /** Runs before validation, e.g. authentication; its result reaches the handler as `context`. */
+  prepare: (route: RouteSpec<z.ZodObject, z.ZodType, C>, req: Request) => Promise<C>;
+}
+
+export function mountRoutes<C>(
+  app: Express,
+  routes: RouteSpec<z.ZodObject, z.ZodType, C>[],
+  options: MountOptions<C>,
+): void {
+  for (const route of routes) {
+    const expressPath = options.prefix + route.path.replace(/\{(\w+)\}/g, ':$1');
+    app[route.method](expressPath, async (req, res) => {
+      const context = await options.prepare(route, req);
+      const params = route.params ? route.params.safeParse(req.params) : undefined;
+      if (params && !params.success) throw badRequest('invalid path parameter', fieldErrors(params.error));
+      let body: unknown = undefined;
+      if (route.body) {
+        const parsed = route.body.safeParse(req.body);
+        if (!parsed.success) throw unprocessable(fieldErrors(parsed.error));
+        body = parsed.data;
+      }
+      const result = await route.handler({ params: params?.data ?? {}, body, context, req });
+      for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
+      if (result.body === undefined) res.status(result.status).end();
+      else res.status(result.status).json(result.body);
+    });
+  }
+}
+
+export interface OpenApiOptions {
+  title: string;
+  version: string;
+  prefix: string;
+  /** Header-based API key security scheme name, applied to every route with a scope. */
+  apiKeyHeader?: string;
+  problemSchema: z.ZodType;
+}
+
+export function openApiDocument(
+  routes: RouteSpec<z.ZodObject, z.ZodType, never>[],
+  options: OpenApiOptions,
+): object {
+  const registry = new OpenAPIRegistry();
+  const security = options.apiKeyHeader
+    ? registry.registerComponent('securitySchemes', 'apiKey', {
+        type: 'apiKey',
+        in: 'header',
+        name: options.apiKeyHeader,
+      })
+    : undefined;
+  for (const route of routes) {
+    const responses = Object.fromEntries(
+      Object.entries(route.responses).map(([status, { description, schema }]) => {
+        const mediaType = Number(status) >= 400 ? 'application/problem+json' : 'application/json';
+        const body = schema ?? (Number(status) >= 400 ? options.problemSchema : undefined);
+        return [status, body ? { description, content: { [mediaType]: { schema: body } } } : { description }];
+      }),
+    );
+    registry.registerPath({
+      method: route.method,
+      path: options.prefix + route.path,
+      summary: route.summary,
+      ...(route.scope && security
+        ? { security: [{ [security.name]: [] }], 'x-pulse-scope': route.scope }
+        : {}),
+      request: {
+        ...(route.params ? { params: route.params } : {}),
+        ...(route.body
+          ? { body: { content: { 'application/json': { schema: route.body } }, required: true } }
+          : {}),
+      },
+      responses,
+    });
+  }
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: { title: options.title, version: options.version },
+  });
+}

@@ -1,0 +1,35 @@
+import { EVENTS_TOPIC, envField, parseConfig } from '@pulse/core';
+import { z } from 'zod';
+
+const roles = z
+  .string()
+  .transform((value) => value.split(',').map((role) => role.trim()))
+  .pipe(z.array(z.enum(['relay', 'projector'])).min(1));
+
+export const replicatorConfigSchema = z.object({
+  PULSE_WRITE_DATABASE_URL: envField.postgresUrl(),
+  PULSE_PROJECTION_DATABASE_URL: envField.postgresUrl(),
+  PULSE_KAFKA_BROKERS: envField.of(
+    z.string().regex(/^[^,\s]+:\d+(,[^,\s]+:\d+)*$/, 'expected host:port[,host:port...]'),
+  ),
+  PULSE_KAFKA_TOPIC: envField.of(z.string().min(1).default(EVENTS_TOPIC)),
+  /** Used when the relay creates the topic; it also caps how many projectors can share the work. */
+  PULSE_KAFKA_PARTITIONS: envField.integer(12, { min: 1, max: 10_000 }),
+  PULSE_KAFKA_REPLICATION_FACTOR: envField.integer(1, { min: 1, max: 7 }),
+  PULSE_PROJECTOR_GROUP: envField.of(z.string().min(1).default('pulse-projector')),
+  /** Which roles this process runs; every replica normally runs both. */
+  PULSE_REPLICATOR_ROLES: envField.of(roles.default(['relay', 'projector'])),
+  PULSE_HTTP_PORT: envField.port(8082),
+  PULSE_RELAY_BATCH_SIZE: envField.integer(500, { min: 1, max: 10_000 }),
+  /** The timed poll that catches what a lost NOTIFY would miss. */
+  PULSE_RELAY_POLL_INTERVAL_MS: envField.integer(1_000, { min: 10, max: 60_000 }),
+  PULSE_OUTBOX_RETENTION_HOURS: envField.integer(24, { min: 0, max: 24 * 365 }),
+  PULSE_PROJECTOR_MAX_ATTEMPTS: envField.integer(3, { min: 1, max: 100 }),
+  PULSE_HEARTBEAT_CHECK_INTERVAL_MS: envField.integer(5_000, { min: 100, max: 600_000 }),
+  PULSE_LOG_LEVEL: envField.logLevel(),
+});
+
+export type ReplicatorConfig = z.infer<typeof replicatorConfigSchema>;
+
+export const loadReplicatorConfig = (env: NodeJS.ProcessEnv = process.env): ReplicatorConfig =>
+  parseConfig(replicatorConfigSchema, env);

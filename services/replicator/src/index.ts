@@ -1,0 +1,6 @@
+export * from './config.js';
+export * from './replicator.js';
+export * from './projection/fold.js';
+export * from './projection/apply.js';
+export * from './projection/store.js';
+export * from './monitor.js';

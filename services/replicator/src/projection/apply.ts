@@ -1,0 +1,307 @@
+/**
+ * Applies a batch of events to the projection database inside the caller's transaction: records
+ * the event ids (skipping any already applied), then merges the batch's folded changes, then
+ * re-evaluates the alerts of the services it touched. The caller stores the next offsets in the
+ * same transaction, so the batch has its effect exactly once.
+ */
+import { DEFAULT_ALERT_RULES, type AlertRules, type AnyEvent, type SystemSample } from '@pulse/core';
+import type pg from 'pg';
+import { evaluateThresholds, severityOf } from './alerts.js';
+import { foldEvents, GAUGES, type ProjectionChanges } from './fold.js';
+
+type Client = pg.ClientBase;
+
+export interface ApplyResult {
+  applied: AnyEvent[];
+  duplicates: number;
+}
+
+export async function applyEvents(client: Client, events: AnyEvent[]): Promise<ApplyResult> {
+  if (events.length === 0) return { applied: [], duplicates: 0 };
+  // An event redelivered within one batch counts once too: keep its first copy.
+  const unique = [...new Map(events.map((event) => [event.id, event])).values()];
+  const fresh = await recordAppliedEvents(client, unique);
+  const applied = unique.filter((event) => fresh.has(event.id));
+  const changes = foldEvents(applied);
+  await upsertRegistrations(client, changes);
+  await upsertAlertRules(client, changes);
+  await upsertHeartbeats(client, changes);
+  await upsertLatest(client, changes);
+  await upsertHourly(client, changes);
+  await replaceProcesses(client, changes);
+  await refreshStatus(client, changes);
+  const evaluated = await servicesToEvaluate(client, changes);
+  await evaluateAlerts(client, evaluated);
+  await refreshOpenAlertCounts(client, [...new Set([...evaluated, ...changes.heartbeats.keys()])]);
+  return { applied, duplicates: events.length - applied.length };
+}
+
+const json = (rows: unknown[]) => JSON.stringify(rows);
+
+async function recordAppliedEvents(client: Client, events: AnyEvent[]): Promise<Set<string>> {
+  const { rows } = await client.query<{ event_id: string }>(
+    `insert into applied_events (event_id, tenant_id, position, recorded_at)
+     select event_id, tenant_id, position::xid8, recorded_at
+       from jsonb_to_recordset($1::jsonb) as r(event_id uuid, tenant_id uuid, position text, recorded_at timestamptz)
+     on conflict (event_id) do nothing
+     returning event_id`,
+    [
+      json(
+        events.map((e) => ({
+          event_id: e.id,
+          tenant_id: e.tenant_id,
+          position: e.position,
+          recorded_at: e.recorded_at,
+        })),
+      ),
+    ],
+  );
+  return new Set(rows.map((row) => row.event_id));
+}
+
+async function upsertRegistrations(client: Client, changes: ProjectionChanges): Promise<void> {
+  if (changes.registrations.size === 0) return;
+  const rows = [...changes.registrations.values()].map((r) => ({
+    service_id: r.serviceId,
+    tenant_id: r.tenantId,
+    name: r.name,
+    hostname: r.hostname,
+    os: r.os,
+    version: r.version,
+    labels: r.labels,
+    registered_at: r.registered_at,
+  }));
+  await client.query(
+    `insert into services_status (service_id, tenant_id, name, hostname, os, version, labels, registered_at)
+     select * from jsonb_to_recordset($1::jsonb) as r(service_id uuid, tenant_id uuid, name text, hostname text,
+       os text, version text, labels jsonb, registered_at timestamptz)
+     on conflict (service_id) do update set name = excluded.name, hostname = excluded.hostname, os = excluded.os,
+       version = excluded.version, labels = excluded.labels, registered_at = excluded.registered_at, updated_at = now()`,
+    [json(rows)],
+  );
+}
+
+async function upsertAlertRules(client: Client, changes: ProjectionChanges): Promise<void> {
+  if (changes.alertRules.size === 0) return;
+  const rows = [...changes.alertRules.entries()].map(([tenant_id, rules]) => ({ tenant_id, rules }));
+  await client.query(
+    `insert into alert_rules (tenant_id, rules)
+     select * from jsonb_to_recordset($1::jsonb) as r(tenant_id uuid, rules jsonb)
+     on conflict (tenant_id) do update set rules = excluded.rules`,
+    [json(rows)],
+  );
+}
+
+/** A sample or heartbeat can arrive before its service's registration is applied (rebuild from the write DB). */
+async function ensureStatusRows(client: Client, services: Map<string, string>): Promise<void> {
+  if (services.size === 0) return;
+  const rows = [...services.entries()].map(([service_id, tenant_id]) => ({ service_id, tenant_id }));
+  await client.query(
+    `insert into services_status (service_id, tenant_id)
+     select * from jsonb_to_recordset($1::jsonb) as r(service_id uuid, tenant_id uuid)
+     on conflict (service_id) do nothing`,
+    [json(rows)],
+  );
+}
+
+async function upsertHeartbeats(client: Client, changes: ProjectionChanges): Promise<void> {
+  if (changes.heartbeats.size === 0) return;
+  await ensureStatusRows(client, new Map([...changes.heartbeats].map(([id, h]) => [id, h.tenantId])));
+  const rows = [...changes.heartbeats.entries()].map(([service_id, h]) => ({
+    service_id,
+    observed_at: h.observedAt,
+  }));
+  await client.query(
+    `update services_status s
+        set last_heartbeat_at = greatest(s.last_heartbeat_at, r.observed_at), updated_at = now()
+       from jsonb_to_recordset($1::jsonb) as r(service_id uuid, observed_at timestamptz)
+      where s.service_id = r.service_id`,
+    [json(rows)],
+  );
+  // A heartbeat ends a missing-heartbeat alert.
+  await client.query(
+    `update alerts a set state = 'resolved', resolved_at = r.observed_at
+       from jsonb_to_recordset($1::jsonb) as r(service_id uuid, observed_at timestamptz)
+      where a.service_id = r.service_id and a.rule = 'heartbeat' and a.state = 'open'`,
+    [json(rows)],
+  );
+}
+
+async function upsertLatest(client: Client, changes: ProjectionChanges): Promise<void> {
+  if (changes.latest.size === 0) return;
+  const rows = [...changes.latest.values()].map(({ serviceId, tenantId, sample }) => ({
+    service_id: serviceId,
+    tenant_id: tenantId,
+    ...sample,
+    gpu_usage: sample.gpu_usage ?? null,
+  }));
+  await client.query(
+    `insert into metrics_latest (service_id, tenant_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
+       network_rx_bytes, network_tx_bytes, gpu_usage)
+     select service_id, tenant_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
+            network_rx_bytes, network_tx_bytes, gpu_usage
+       from jsonb_to_recordset($1::jsonb) as r(service_id uuid, tenant_id uuid, observed_at timestamptz,
+         cpu_usage float8, memory_usage float8, disk_usage float8, load_avg float8, network_rx_bytes bigint,
+         network_tx_bytes bigint, gpu_usage float8)
+     on conflict (service_id) do update set observed_at = excluded.observed_at, cpu_usage = excluded.cpu_usage,
+       memory_usage = excluded.memory_usage, disk_usage = excluded.disk_usage, load_avg = excluded.load_avg,
+       network_rx_bytes = excluded.network_rx_bytes, network_tx_bytes = excluded.network_tx_bytes,
+       gpu_usage = excluded.gpu_usage
+     where excluded.observed_at > metrics_latest.observed_at`,
+    [json(rows)],
+  );
+}
+
+const REQUIRED_GAUGES = GAUGES.filter((gauge) => gauge !== 'gpu_usage');
+
+async function upsertHourly(client: Client, changes: ProjectionChanges): Promise<void> {
+  if (changes.hourly.size === 0) return;
+  const rows = [...changes.hourly.values()].map((bucket) => {
+    const row: Record<string, unknown> = {
+      service_id: bucket.serviceId,
+      tenant_id: bucket.tenantId,
+      hour: bucket.hour,
+      samples: bucket.samples,
+      gpu_usage_count: bucket.gauges.gpu_usage?.count ?? 0,
+    };
+    for (const gauge of GAUGES) {
+      const stats = bucket.gauges[gauge];
+      row[`${gauge}_sum`] = stats?.sum ?? null;
+      row[`${gauge}_min`] = stats?.min ?? null;
+      row[`${gauge}_max`] = stats?.max ?? null;
+    }
+    return row;
+  });
+  const statColumns = GAUGES.flatMap((g) => [`${g}_sum`, `${g}_min`, `${g}_max`]);
+  const merge = [
+    'samples = metrics_hourly.samples + excluded.samples',
+    'gpu_usage_count = metrics_hourly.gpu_usage_count + excluded.gpu_usage_count',
+    ...REQUIRED_GAUGES.map((g) => `${g}_sum = metrics_hourly.${g}_sum + excluded.${g}_sum`),
+    // The optional gauge's sum stays null until a sample carries it.
+    `gpu_usage_sum = case when metrics_hourly.gpu_usage_sum is null and excluded.gpu_usage_sum is null then null
+       else coalesce(metrics_hourly.gpu_usage_sum, 0) + coalesce(excluded.gpu_usage_sum, 0) end`,
+    // least/greatest ignore nulls.
+    ...GAUGES.flatMap((g) => [
+      `${g}_min = least(metrics_hourly.${g}_min, excluded.${g}_min)`,
+      `${g}_max = greatest(metrics_hourly.${g}_max, excluded.${g}_max)`,
+    ]),
+  ];
+  await client.query(
+    `insert into metrics_hourly (service_id, tenant_id, hour, samples, gpu_usage_count, ${statColumns.join(', ')})
+     select service_id, tenant_id, hour, samples, gpu_usage_count, ${statColumns.join(', ')}
+       from jsonb_to_recordset($1::jsonb) as r(service_id uuid, tenant_id uuid, hour timestamptz, samples bigint,
+         gpu_usage_count bigint, ${statColumns.map((c) => `${c} float8`).join(', ')})
+     on conflict (service_id, hour) do update set ${merge.join(', ')}`,
+    [json(rows)],
+  );
+}
+
+async function replaceProcesses(client: Client, changes: ProjectionChanges): Promise<void> {
+  for (const snapshot of changes.processes.values()) {
+    // Only a snapshot at least as new as the stored one replaces it (an older one arriving late is ignored).
+    const { rows } = await client.query<{ newer: boolean }>(
+      `select coalesce(max(observed_at) <= $2::timestamptz, true) as newer from processes_latest where service_id = $1`,
+      [snapshot.serviceId, snapshot.observedAt],
+    );
+    if (!rows[0]?.newer) continue;
+    await client.query('delete from processes_latest where service_id = $1', [snapshot.serviceId]);
+    await client.query(
+      `insert into processes_latest (service_id, pid, tenant_id, observed_at, process_name, cpu_usage, memory_usage)
+       select $1, pid, $2, $3, process_name, cpu_usage, memory_usage
+         from jsonb_to_recordset($4::jsonb) as r(pid int, process_name text, cpu_usage float8, memory_usage float8)
+       on conflict (service_id, pid) do update set process_name = excluded.process_name,
+         cpu_usage = excluded.cpu_usage, memory_usage = excluded.memory_usage`,
+      [snapshot.serviceId, snapshot.tenantId, snapshot.observedAt, json(snapshot.processes)],
+    );
+  }
+}
+
+/** Copies latest values and the 1 h averages of the latest sample's hour into services_status. */
+async function refreshStatus(client: Client, changes: ProjectionChanges): Promise<void> {
+  if (changes.latest.size === 0) return;
+  await ensureStatusRows(client, new Map([...changes.latest].map(([id, l]) => [id, l.tenantId])));
+  await client.query(
+    `update services_status s
+        set latest_observed_at = m.observed_at, cpu_usage = m.cpu_usage, memory_usage = m.memory_usage,
+            disk_usage = m.disk_usage,
+            cpu_usage_avg_1h = h.cpu_usage_sum / h.samples, memory_usage_avg_1h = h.memory_usage_sum / h.samples,
+            disk_usage_avg_1h = h.disk_usage_sum / h.samples, updated_at = now()
+       from metrics_latest m
+       left join metrics_hourly h on h.service_id = m.service_id and h.hour = date_trunc('hour', m.observed_at, 'UTC')
+      where s.service_id = m.service_id and m.service_id = any($1::uuid[])`,
+    [[...changes.latest.keys()]],
+  );
+}
+
+/** Services whose latest sample changed, plus every service of a tenant whose rules changed. */
+async function servicesToEvaluate(client: Client, changes: ProjectionChanges): Promise<string[]> {
+  const services = new Set(changes.latest.keys());
+  if (changes.alertRules.size > 0) {
+    const { rows } = await client.query<{ service_id: string }>(
+      'select service_id from metrics_latest where tenant_id = any($1::uuid[])',
+      [[...changes.alertRules.keys()]],
+    );
+    for (const row of rows) services.add(row.service_id);
+  }
+  return [...services];
+}
+
+interface LatestRow extends SystemSample {
+  service_id: string;
+  tenant_id: string;
+  rules: AlertRules | null;
+}
+
+async function evaluateAlerts(client: Client, serviceIds: string[]): Promise<void> {
+  if (serviceIds.length === 0) return;
+  const { rows } = await client.query<LatestRow & { observed_at: Date }>(
+    `select m.*, r.rules from metrics_latest m left join alert_rules r on r.tenant_id = m.tenant_id
+      where m.service_id = any($1::uuid[])`,
+    [serviceIds],
+  );
+  const open: Record<string, unknown>[] = [];
+  const resolve: Record<string, unknown>[] = [];
+  for (const row of rows) {
+    const observedAt = row.observed_at.toISOString();
+    for (const verdict of evaluateThresholds(
+      { ...row, observed_at: observedAt },
+      row.rules ?? DEFAULT_ALERT_RULES,
+    )) {
+      const key = { service_id: row.service_id, rule: verdict.rule, at: observedAt };
+      if (verdict.breached) {
+        open.push({
+          ...key,
+          tenant_id: row.tenant_id,
+          severity: severityOf(verdict),
+          value: verdict.value,
+          threshold: verdict.threshold,
+        });
+      } else {
+        resolve.push(key);
+      }
+    }
+  }
+  await client.query(
+    `insert into alerts (tenant_id, service_id, rule, severity, state, value, threshold, opened_at)
+     select tenant_id, service_id, rule, severity, 'open', value, threshold, at
+       from jsonb_to_recordset($1::jsonb) as r(tenant_id uuid, service_id uuid, rule text, severity text,
+         value float8, threshold float8, at timestamptz)
+     on conflict (service_id, rule) where state = 'open' do nothing`,
+    [json(open)],
+  );
+  await client.query(
+    `update alerts a set state = 'resolved', resolved_at = r.at
+       from jsonb_to_recordset($1::jsonb) as r(service_id uuid, rule text, at timestamptz)
+      where a.service_id = r.service_id and a.rule = r.rule and a.state = 'open'`,
+    [json(resolve)],
+  );
+}
+
+export async function refreshOpenAlertCounts(client: Client, serviceIds: string[]): Promise<void> {
+  await client.query(
+    `update services_status s
+        set open_alerts = (select count(*) from alerts a where a.service_id = s.service_id and a.state = 'open')
+      where s.service_id = any($1::uuid[])`,
+    [serviceIds],
+  );
+}

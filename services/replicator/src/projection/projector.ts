@@ -1,0 +1,312 @@
+/**
+ * Projector: a member of the Kafka consumer group that applies each partition batch in one
+ * projection-DB transaction together with the partition's next offset. The offsets stored there
+ * are the truth: each batch is checked against them (messages below are skipped, a gap makes the
+ * consumer seek back), so a crash, a redelivery or a rebalance never skips or doubles an effect.
+ * Kafka's own committed offsets only save refetching.
+ */
+import {
+  isRetryableError,
+  parseEvent,
+  retryDelayMs,
+  DEFAULT_RETRY_POLICY,
+  type AnyEvent,
+  type Logger,
+} from '@pulse/core';
+import { context, propagation, SpanKind, trace, type Link, type Tracer } from '@opentelemetry/api';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type pg from 'pg';
+import type { ProjectionMetrics } from '../metrics.js';
+import { applyEvents } from './apply.js';
+import { storeDeadLetter, storeOffset, storedOffset } from './store.js';
+
+export interface ProjectorOptions {
+  kafka: Kafka;
+  pool: pg.Pool;
+  groupId: string;
+  topic: string;
+  /** Attempts of a failing batch, and then of each of its events, before an event is dead-lettered. */
+  maxAttempts: number;
+  logger: Logger;
+  metrics: ProjectionMetrics;
+  tracer: Tracer;
+}
+
+interface Decoded {
+  message: KafkaMessage;
+  event?: AnyEvent;
+  error?: string;
+}
+
+/** How long a batch waits for an unreachable projection DB before kafkajs restarts the consumer. */
+const UNAVAILABLE_DEADLINE_MS = 20_000;
+
+export function decodeMessage(message: KafkaMessage): Decoded {
+  try {
+    return { message, event: parseEvent(JSON.parse(message.value?.toString('utf8') ?? 'null')) };
+  } catch (error) {
+    return { message, error: `undecodable event: ${(error as Error).message}` };
+  }
+}
+
+export class Projector {
+  private readonly consumer: Consumer;
+  private lowWatermarks = new Map<number, bigint>();
+
+  constructor(private readonly options: ProjectorOptions) {
+    this.consumer = options.kafka.consumer({
+      groupId: options.groupId,
+      // The default waits up to 5 s for data; the projection lag target is far below that.
+      maxWaitTimeInMs: 100,
+      // A projector that dies holds its partitions until the session times out: keep that short.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      retry: { retries: 10 },
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      options.metrics.rebalances.inc();
+      const partitions = payload.memberAssignment[options.topic] ?? [];
+      options.metrics.assignedPartitions.set(partitions.length);
+      options.logger.info({ partitions }, 'projector: joined group');
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
+    await this.consumer.run({
+      eachBatchAutoResolve: false,
+      autoCommit: true,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
+  }
+
+  /** Lets the batch in flight finish and commit, then leaves the group. */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const decoded = batch.messages.map(decodeMessage);
+    const started = process.hrtime.bigint();
+    const outcome = await this.untilAvailable(heartbeat, isRunning, () =>
+      this.applyBatch(batch.partition, decoded),
+    );
+    if (outcome === 'failed') await this.applyOneByOne(batch.partition, decoded, heartbeat, isRunning);
+    else if (outcome.kind === 'seek') {
+      this.consumer.seek({
+        topic: this.options.topic,
+        partition: batch.partition,
+        offset: outcome.offset.toString(),
+      });
+      return;
+    } else this.observe(batch.partition, outcome.applied, outcome.duplicates, started);
+    const last = batch.messages.at(-1);
+    if (last) resolveOffset(last.offset);
+  }
+
+  private observe(partition: number, applied: AnyEvent[], duplicates: number, started: bigint): void {
+    const { metrics } = this.options;
+    metrics.applyDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    metrics.applied.inc(applied.length);
+    metrics.duplicates.inc(duplicates);
+    const now = Date.now();
+    for (const event of applied) metrics.lag.observe((now - Date.parse(event.recorded_at)) / 1000);
+    const last = applied.at(-1);
+    if (last)
+      metrics.currentLag.set({ partition: String(partition) }, (now - Date.parse(last.recorded_at)) / 1000);
+  }
+
+  /**
+   * One transaction: lock the partition's offset row, skip what it says is applied, apply the rest
+   * (undecodable messages go to dead_letters), store the next offset.
+   */
+  private async applyBatch(
+    partition: number,
+    decoded: Decoded[],
+  ): Promise<
+    { kind: 'applied'; applied: AnyEvent[]; duplicates: number } | { kind: 'seek'; offset: bigint }
+  > {
+    const { pool, groupId, topic } = this.options;
+    const span = this.options.tracer.startSpan('pulse.events apply', {
+      kind: SpanKind.CONSUMER,
+      links: decoded.flatMap((d) => linkOf(d.message)),
+      attributes: {
+        'messaging.destination.partition.id': String(partition),
+        'messaging.batch.message_count': decoded.length,
+      },
+    });
+    const db = await pool.connect();
+    try {
+      await db.query('begin');
+      await db.query(
+        'select 1 from projection_offsets where group_id = $1 and topic = $2 and partition = $3 for update',
+        [groupId, topic, partition],
+      );
+      let stored =
+        (await storedOffset(db, groupId, topic, partition)) ?? (await this.lowWatermark(partition));
+      const first = decoded[0] ? BigInt(decoded[0].message.offset) : stored;
+      if (first > stored) {
+        const low = await this.lowWatermark(partition, { refresh: true });
+        if (stored < low) {
+          // Kafka's retention removed events this projection never applied: only a backfill from the
+          // write DB can recover them. Say so loudly rather than seeking forever.
+          this.options.logger.error(
+            { partition, stored: stored.toString(), low: low.toString() },
+            'projector: events expired from Kafka before they were applied; run `pulse-replicator rebuild --from write-db`',
+          );
+          this.options.metrics.deadLetters.inc({ reason: 'expired' });
+          stored = low;
+        }
+      }
+      if (first > stored) {
+        await db.query('rollback');
+        this.options.logger.warn(
+          { partition, stored: stored.toString(), fetched: first.toString() },
+          'projector: seeking back to stored offset',
+        );
+        return { kind: 'seek', offset: stored };
+      }
+      const pending = decoded.filter((d) => BigInt(d.message.offset) >= stored);
+      for (const bad of pending.filter((d) => d.error))
+        await this.deadLetter(db, partition, bad, bad.error ?? '', 1);
+      const events = pending.flatMap((d) => (d.event ? [d.event] : []));
+      const result = await context.with(trace.setSpan(context.active(), span), () => applyEvents(db, events));
+      const last = decoded.at(-1);
+      if (last) await storeOffset(db, groupId, topic, partition, BigInt(last.message.offset) + 1n);
+      await db.query('commit');
+      return {
+        kind: 'applied',
+        applied: result.applied,
+        duplicates: result.duplicates + (decoded.length - pending.length),
+      };
+    } catch (error) {
+      await db.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      db.release();
+      span.end();
+    }
+  }
+
+  /** After the batch failed maxAttempts times: each event alone, and the ones that still fail to dead_letters. */
+  private async applyOneByOne(
+    partition: number,
+    decoded: Decoded[],
+    heartbeat: () => Promise<void>,
+    isRunning: () => boolean,
+  ): Promise<void> {
+    for (const item of decoded) {
+      const started = process.hrtime.bigint();
+      const outcome = await this.untilAvailable(heartbeat, isRunning, () =>
+        this.applyBatch(partition, [item]),
+      );
+      if (outcome === 'failed') {
+        const db = await this.options.pool.connect();
+        try {
+          await db.query('begin');
+          await this.deadLetter(db, partition, item, this.lastError, this.options.maxAttempts);
+          await storeOffset(
+            db,
+            this.options.groupId,
+            this.options.topic,
+            partition,
+            BigInt(item.message.offset) + 1n,
+          );
+          await db.query('commit');
+        } catch (error) {
+          await db.query('rollback').catch(() => undefined);
+          throw error;
+        } finally {
+          db.release();
+        }
+      } else if (outcome.kind === 'applied') {
+        this.observe(partition, outcome.applied, outcome.duplicates, started);
+      } else {
+        throw new Error(`partition ${partition}: stored offset moved to ${outcome.offset} during a retry`);
+      }
+    }
+  }
+
+  private lastError = '';
+
+  /**
+   * Runs fn until it succeeds. A lost projection DB is waited for (heartbeating the group) and
+   * never counts as a poison event; any other error is tried maxAttempts times, then 'failed'.
+   */
+  private async untilAvailable<T>(
+    heartbeat: () => Promise<void>,
+    isRunning: () => boolean,
+    fn: () => Promise<T>,
+  ): Promise<T | 'failed'> {
+    const deadline = Date.now() + UNAVAILABLE_DEADLINE_MS;
+    let failures = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        this.lastError = (error as Error).message;
+        if (isRetryableError(error)) {
+          if (!isRunning() || Date.now() > deadline) throw error; // kafkajs restarts from the last resolved offset
+        } else if (++failures >= this.options.maxAttempts) {
+          this.options.logger.warn({ err: error }, 'projector: batch failed; applying its events one by one');
+          return 'failed';
+        }
+        this.options.logger.warn({ err: error, attempt }, 'projector: apply failed; retrying');
+        await heartbeat().catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(DEFAULT_RETRY_POLICY, attempt)));
+      }
+    }
+  }
+
+  private async deadLetter(
+    db: pg.ClientBase,
+    partition: number,
+    item: Decoded,
+    error: string,
+    attempts: number,
+  ): Promise<void> {
+    const reason = item.event ? 'apply_failed' : 'undecodable';
+    await storeDeadLetter(db, {
+      eventId: item.event?.id,
+      topic: this.options.topic,
+      partition,
+      offset: item.message.offset,
+      key: item.message.key?.toString('utf8') ?? null,
+      value: item.message.value?.toString('utf8') ?? '',
+      error,
+      attempts,
+    });
+    this.options.metrics.deadLetters.inc({ reason });
+    this.options.logger.error(
+      { partition, offset: item.message.offset, reason, error },
+      'projector: event dead-lettered',
+    );
+  }
+
+  /** Where a partition starts when the projection has never applied it: the oldest offset Kafka still has. */
+  private async lowWatermark(partition: number, { refresh = false } = {}): Promise<bigint> {
+    const known = this.lowWatermarks.get(partition);
+    if (known !== undefined && !refresh) return known;
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      for (const p of await admin.fetchTopicOffsets(this.options.topic))
+        this.lowWatermarks.set(p.partition, BigInt(p.low));
+    } finally {
+      await admin.disconnect();
+    }
+    return this.lowWatermarks.get(partition) ?? 0n;
+  }
+}
+
+function linkOf(message: KafkaMessage): Link[] {
+  const carrier: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (value !== undefined) carrier[name] = value.toString();
+  }
+  const spanContext = trace.getSpanContext(propagation.extract(context.active(), carrier));
+  return spanContext ? [{ context: spanContext }] : [];
+}

@@ -1,0 +1,77 @@
+/**
+ * The relay's view of the write DB's outbox table. Rows are read only below the xmin horizon of
+ * the current snapshot: every transaction with a smaller id has finished, so no row can still
+ * appear there later. A sequence assigned before commit gives no such guarantee under concurrent
+ * writers, which is why the seed systems skipped rows that committed late.
+ */
+import type pg from 'pg';
+import { EVENT_VERSION, type Envelope } from '@pulse/core';
+
+export interface OutboxRow {
+  id: string;
+  position: string;
+  type: string;
+  version: number;
+  tenant_id: string;
+  aggregate_id: string;
+  occurred_at: Date;
+  created_at: Date;
+  traceparent: string | null;
+  payload: unknown;
+}
+
+export async function fetchCommittedBatch(db: pg.ClientBase, limit: number): Promise<OutboxRow[]> {
+  const { rows } = await db.query<OutboxRow>(
+    `select id, txid::text as position, type, version, tenant_id, aggregate_id, occurred_at, created_at,
+            traceparent, payload
+       from outbox
+      where published_at is null and txid < pg_snapshot_xmin(pg_current_snapshot())
+      order by txid, id
+      limit $1`,
+    [limit],
+  );
+  return rows;
+}
+
+export function toEnvelope(row: OutboxRow): Envelope {
+  return {
+    id: row.id,
+    type: row.type as Envelope['type'],
+    version: row.version || EVENT_VERSION,
+    tenant_id: row.tenant_id,
+    aggregate_id: row.aggregate_id,
+    occurred_at: row.occurred_at.toISOString(),
+    // The row's insert time inside its transaction: the commit follows within the same request.
+    recorded_at: row.created_at.toISOString(),
+    position: row.position,
+    traceparent: row.traceparent,
+    payload: row.payload,
+  };
+}
+
+export async function markPublished(db: pg.ClientBase, ids: string[]): Promise<void> {
+  await db.query('update outbox set published_at = now() where id = any($1::uuid[])', [ids]);
+}
+
+/** Seconds since the oldest unpublished row was written; 0 when there is none. */
+export async function oldestUnpublishedAgeSeconds(db: pg.ClientBase): Promise<number> {
+  const { rows } = await db.query<{ age: number | null }>(
+    `select extract(epoch from clock_timestamp() - min(created_at))::float8 as age
+       from outbox where published_at is null`,
+  );
+  return Math.max(0, rows[0]?.age ?? 0);
+}
+
+/** Deletes published rows older than the retention, a bounded chunk at a time. */
+export async function purgePublished(
+  db: pg.ClientBase,
+  retentionHours: number,
+  chunk = 5_000,
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `delete from outbox where id in (
+       select id from outbox where published_at < now() - make_interval(hours => $1) limit $2)`,
+    [retentionHours, chunk],
+  );
+  return rowCount ?? 0;
+}

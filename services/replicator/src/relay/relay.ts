@@ -1,0 +1,141 @@
+/**
+ * Outbox relay: one process at a time (session advisory lock on the write DB) publishes committed
+ * outbox rows to Kafka, and marks them published only after the broker has acknowledged them.
+ * A crash between the acknowledgement and the mark republishes the rows: consumers drop the
+ * duplicates by event id. NOTIFY wakes the relay early; a timed poll catches a lost notification.
+ */
+import pg from 'pg';
+import type { Producer } from 'kafkajs';
+import { context, propagation, SpanKind, trace, type Tracer } from '@opentelemetry/api';
+import type { Logger } from '@pulse/core';
+import { Wake } from '../wake.js';
+import { fetchCommittedBatch, markPublished, toEnvelope, type OutboxRow } from './outbox.js';
+import type { RelayMetrics } from '../metrics.js';
+
+/** Any fixed 64-bit number; all relays of one write DB must agree on it. */
+export const RELAY_LOCK_KEY = 7_180_215_001n;
+export const OUTBOX_CHANNEL = 'pulse_outbox';
+
+export interface RelayOptions {
+  databaseUrl: string;
+  producer: Producer;
+  topic: string;
+  batchSize: number;
+  pollIntervalMs: number;
+  logger: Logger;
+  metrics: RelayMetrics;
+  tracer: Tracer;
+}
+
+export class Relay {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly wake = new Wake();
+  private leaderClient: pg.Client | undefined;
+  leader = false;
+
+  constructor(private readonly options: RelayOptions) {}
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Finishes the batch in flight, releases the lock and returns. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake.notify();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { logger, pollIntervalMs } = this.options;
+    while (this.running) {
+      try {
+        const client = await this.acquireLeadership();
+        if (client) await this.lead(client);
+      } catch (error) {
+        logger.warn({ err: error }, 'relay: leadership lost or write DB unreachable; retrying');
+      } finally {
+        this.setLeader(false);
+        await this.releaseClient();
+      }
+      if (this.running) await this.wake.wait(pollIntervalMs);
+    }
+  }
+
+  private async acquireLeadership(): Promise<pg.Client | undefined> {
+    const client = new pg.Client({
+      connectionString: this.options.databaseUrl,
+      application_name: 'pulse-relay',
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+    });
+    this.leaderClient = client;
+    // Without a listener a dropped connection would crash the process; the next query fails instead.
+    client.on('error', (error) => {
+      this.options.logger.warn({ err: error }, 'relay: lock connection error');
+    });
+    await client.connect();
+    const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [
+      RELAY_LOCK_KEY.toString(),
+    ]);
+    if (!rows[0]?.locked) return undefined;
+    this.setLeader(true);
+    this.options.logger.info('relay: leader');
+    client.on('notification', () => {
+      this.wake.notify();
+    });
+    await client.query(`listen ${OUTBOX_CHANNEL}`);
+    return client;
+  }
+
+  private async lead(client: pg.Client): Promise<void> {
+    const { batchSize, pollIntervalMs } = this.options;
+    while (this.running) {
+      const rows = await fetchCommittedBatch(client, batchSize);
+      if (rows.length > 0) {
+        await this.publish(rows);
+        await markPublished(
+          client,
+          rows.map((row) => row.id),
+        );
+        this.options.metrics.published.inc(rows.length);
+        if (rows.length === batchSize) continue; // more may be waiting
+      }
+      await this.wake.wait(pollIntervalMs);
+    }
+  }
+
+  private async publish(rows: OutboxRow[]): Promise<void> {
+    const { producer, topic, tracer } = this.options;
+    const started = process.hrtime.bigint();
+    const messages = rows.map((row) => {
+      const envelope = toEnvelope(row);
+      const headers: Record<string, string> = {
+        'pulse-event-id': envelope.id,
+        'pulse-event-type': envelope.type,
+      };
+      // A producer span per event continues the write's trace into Kafka's headers.
+      const parent = propagation.extract(context.active(), { traceparent: row.traceparent ?? '' });
+      const span = tracer.startSpan('pulse.events publish', { kind: SpanKind.PRODUCER }, parent);
+      propagation.inject(trace.setSpan(parent, span), headers);
+      span.end();
+      return { key: envelope.aggregate_id, value: JSON.stringify(envelope), headers };
+    });
+    await producer.send({ topic, acks: -1, messages });
+    this.options.metrics.publishDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private setLeader(leader: boolean): void {
+    this.leader = leader;
+    this.options.metrics.leader.set(leader ? 1 : 0);
+  }
+
+  private async releaseClient(): Promise<void> {
+    const client = this.leaderClient;
+    this.leaderClient = undefined;
+    // Closing the session releases the advisory lock, so a standby can take over at once.
+    await client?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * The replicator against real PostgreSQL and Kafka: the relay's commit-safe read of the outbox,
+ * exactly-once projection across kill -9 and republishing, dead letters, and relay failover.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { Partitioners } from 'kafkajs';
+import { kafkaClient } from '../harness/components/kafka.js';
+import { testStack, suiteScope, type TestStack } from '../harness/testing.js';
+import { waitFor } from '../harness/wait.js';
+import type { RunningService } from '../harness/services.js';
+import {
+  insertOutbox,
+  metricValue,
+  migrateWriteDb,
+  sampleAt,
+  scalar,
+  startReplicator,
+  systemEvent,
+  type OutboxEvent,
+} from './support/pipeline.js';
+
+describe('replicator: relay and projectors', () => {
+  let stack: TestStack;
+  let scope: Record<string, string>;
+  let writeDb: pg.Client;
+  let projectionDb: pg.Client;
+  const running: RunningService[] = [];
+  const tenantId = randomUUID();
+
+  before(async () => {
+    stack = await testStack(['postgres', 'kafka']);
+    scope = await suiteScope(stack, 'replicator');
+    await migrateWriteDb(scope.PULSE_WRITE_DATABASE_URL ?? '');
+    writeDb = new pg.Client({ connectionString: scope.PULSE_WRITE_DATABASE_URL });
+    await writeDb.connect();
+    running.push(await startReplicator(stack, scope));
+    projectionDb = new pg.Client({ connectionString: scope.PULSE_PROJECTION_DATABASE_URL });
+    await projectionDb.connect();
+  });
+  after(async () => {
+    for (const service of running) await service.stop();
+    await writeDb.end();
+    await projectionDb.end();
+    await stack.release();
+  });
+
+  const appliedCount = () => scalar(projectionDb, 'select count(*) as n from applied_events');
+  const waitApplied = (n: number, timeoutMs = 60_000) =>
+    waitFor(`${n} events applied`, async () => (await appliedCount()) >= n, { timeoutMs, intervalMs: 200 });
+
+  it('never publishes past a transaction that is still open, and loses nothing when it commits', async () => {
+    const serviceId = randomUUID();
+    const late = new pg.Client({ connectionString: scope.PULSE_WRITE_DATABASE_URL });
+    await late.connect();
+    const lateEvent = systemEvent(tenantId, serviceId, [sampleAt(new Date(), 10)]);
+    await late.query('begin');
+    await insertOutbox(late, [lateEvent]); // takes the smaller transaction id, commits last
+    const early = [1, 2, 3].map((n) =>
+      systemEvent(tenantId, serviceId, [sampleAt(new Date(Date.now() + n), 20)]),
+    );
+    await insertOutbox(writeDb, early);
+    const earlyCommittedAt = new Date();
+    // Proof that the relay looked at the outbox after the early rows committed.
+    await waitFor(
+      'a relay poll after the early commit',
+      async () => {
+        const polled = await scalar(
+          writeDb,
+          `select count(*) as n from pg_stat_activity
+          where application_name = 'pulse-relay' and query like '%pg_snapshot_xmin%' and query_start > $1 and state = 'idle'`,
+          [earlyCommittedAt],
+        );
+        return polled > 0;
+      },
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
+    assert.equal(
+      await scalar(
+        writeDb,
+        'select count(*) as n from outbox where published_at is not null and aggregate_id = $1',
+        [serviceId],
+      ),
+      0,
+      'rows above the open transaction wait for it',
+    );
+    await late.query('commit');
+    await late.end();
+    await waitFor(
+      'all four rows published',
+      async () =>
+        (await scalar(
+          writeDb,
+          'select count(*) as n from outbox where published_at is null and aggregate_id = $1',
+          [serviceId],
+        )) === 0,
+      { timeoutMs: 15_000 },
+    );
+    await waitFor(
+      'all four applied',
+      async () =>
+        (await scalar(projectionDb, 'select samples as n from metrics_hourly where service_id = $1', [
+          serviceId,
+        ])) === 4,
+      { timeoutMs: 15_000 },
+    );
+  });
+
+  it('applies every event exactly once across kill -9 mid-stream and republished rows', async () => {
+    const services = Array.from({ length: 12 }, () => randomUUID());
+    const base = Date.UTC(2026, 10, 21, 10, 0, 0);
+    const events: OutboxEvent[] = [];
+    for (let i = 0; i < 1_500; i++) {
+      const serviceId = services[i % services.length] ?? '';
+      events.push(
+        systemEvent(tenantId, serviceId, [
+          sampleAt(new Date(base + i * 1000), i % 100),
+          sampleAt(new Date(base + i * 1000 + 500), (i * 7) % 100),
+        ]),
+      );
+    }
+    const before = await appliedCount();
+    for (let i = 0; i < events.length; i += 100) await insertOutbox(writeDb, events.slice(i, i + 100));
+
+    const victim = running.shift();
+    assert.ok(victim);
+    await waitFor('the projection to be mid-stream', async () => (await appliedCount()) - before >= 100, {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    });
+    process.kill(victim.process.pid, 'SIGKILL');
+    await victim.stop();
+    // A relay that died between the broker's acknowledgement and the mark publishes rows again.
+    await writeDb.query(
+      `update outbox set published_at = null where id in (select id from outbox where published_at is not null and aggregate_id = any($1::uuid[]) limit 300)`,
+      [services],
+    );
+    const restarted = await startReplicator(stack, scope, 'replicator-2');
+    running.push(restarted);
+    await waitApplied(before + events.length, 120_000);
+    await waitFor(
+      'the outbox drained',
+      async () =>
+        (await scalar(writeDb, 'select count(*) as n from outbox where published_at is null')) === 0,
+      { timeoutMs: 30_000 },
+    );
+
+    assert.equal(await appliedCount(), before + events.length, 'each event applied once');
+    const { rows } = await projectionDb.query<{ samples: string; cpu_sum: number; cpu_max: number }>(
+      `select sum(samples) as samples, sum(cpu_usage_sum) as cpu_sum, max(cpu_usage_max) as cpu_max
+         from metrics_hourly where service_id = any($1::uuid[])`,
+      [services],
+    );
+    const expectedSum = events.flatMap((e) => e.samples).reduce((sum, s) => sum + s.cpu_usage, 0);
+    assert.equal(Number(rows[0]?.samples), events.length * 2, 'every sample counted once');
+    assert.equal(rows[0]?.cpu_sum, expectedSum);
+    assert.equal(rows[0]?.cpu_max, 99);
+    const latest = await projectionDb.query<{ observed_at: Date }>(
+      'select observed_at from metrics_latest where service_id = $1',
+      [services[11]],
+    );
+    assert.equal(latest.rows[0]?.observed_at.getTime(), base + 1_499 * 1000 + 500, 'latest by observed_at');
+    assert.ok(
+      ((await metricValue(restarted.url, 'pulse_projection_duplicates_total')) ?? 0) > 0,
+      'the republished rows were seen and skipped',
+    );
+  });
+
+  it('dead-letters a poison event and keeps applying its partition', async () => {
+    const serviceId = randomUUID();
+    const kafka = kafkaClient(stack.env.PULSE_KAFKA_BROKERS ?? '', 'poison-test');
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    await producer.send({
+      topic: scope.PULSE_KAFKA_TOPIC ?? '',
+      messages: [{ key: serviceId, value: '{"not": "an event"' }],
+    });
+    await producer.disconnect();
+    await insertOutbox(writeDb, [systemEvent(tenantId, serviceId, [sampleAt(new Date(), 55)])]);
+    await waitFor(
+      'the next event on the partition applied',
+      async () =>
+        (await scalar(projectionDb, 'select count(*) as n from metrics_latest where service_id = $1', [
+          serviceId,
+        ])) === 1,
+      { timeoutMs: 30_000 },
+    );
+    const { rows } = await projectionDb.query<{ error: string; key: string; replayed_at: Date | null }>(
+      'select error, key, replayed_at from dead_letters where key = $1',
+      [serviceId],
+    );
+    assert.equal(rows.length, 1);
+    assert.match(rows[0]?.error ?? '', /undecodable event/);
+    assert.equal(rows[0]?.replayed_at, null);
+  });
+
+  it('hands the relay to a standby within seconds when the leader is killed', async () => {
+    const standby = await startReplicator(stack, scope, 'replicator-standby');
+    running.push(standby);
+    const leaderOf = async () => {
+      for (const r of running)
+        if ((await metricValue(r.url, 'pulse_relay_leader').catch(() => 0)) === 1) return r;
+      return undefined;
+    };
+    const leader = await waitFor('a relay leader', leaderOf, { timeoutMs: 10_000 });
+    process.kill(leader.process.pid, 'SIGKILL');
+    await leader.stop();
+    running.splice(running.indexOf(leader), 1);
+    const serviceId = randomUUID();
+    await insertOutbox(writeDb, [systemEvent(tenantId, serviceId, [sampleAt(new Date(), 1)])]);
+    const killedAt = Date.now();
+    await waitFor(
+      'the event published by the new leader',
+      async () =>
+        (await scalar(
+          writeDb,
+          'select count(*) as n from outbox where published_at is not null and aggregate_id = $1',
+          [serviceId],
+        )) === 1,
+      { timeoutMs: 10_000 },
+    );
+    const takeoverMs = Date.now() - killedAt;
+    // The dead member's partitions move to the survivor once its Kafka session times out.
+    await waitFor(
+      'the event applied',
+      async () =>
+        (await scalar(projectionDb, 'select count(*) as n from metrics_latest where service_id = $1', [
+          serviceId,
+        ])) === 1,
+      { timeoutMs: 30_000 },
+    );
+    assert.ok(takeoverMs < 10_000, `relay takeover took ${takeoverMs} ms`);
+    assert.ok(await leaderOf(), 'a survivor leads');
+  });
+});

@@ -1,0 +1,90 @@
+/**
+ * Helpers for suites that drive the pipeline below the HTTP API: a write DB with the write
+ * service's schema, outbox rows written as the write service writes them, replicator processes,
+ * and reading the projection back.
+ */
+import { join } from 'node:path';
+import pg from 'pg';
+import { newEventId, runMigrations, createLogger, type SystemSample } from '@pulse/core';
+import { freePort } from '../../harness/ports.js';
+import { startService, type RunningService } from '../../harness/services.js';
+import type { TestStack } from '../../harness/testing.js';
+import { repoRoot } from '../../harness/tools.js';
+
+const quiet = createLogger('test', 'silent');
+
+export async function migrateWriteDb(url: string): Promise<void> {
+  await runMigrations({ databaseUrl: url, dir: join(repoRoot, 'services/write/migrations'), logger: quiet });
+}
+
+export interface OutboxEvent {
+  id: string;
+  tenantId: string;
+  serviceId: string;
+  samples: SystemSample[];
+}
+
+export function systemEvent(tenantId: string, serviceId: string, samples: SystemSample[]): OutboxEvent {
+  return { id: newEventId(), tenantId, serviceId, samples };
+}
+
+/** Inserts events into the outbox in one transaction, as one write command would. */
+export async function insertOutbox(db: pg.ClientBase, events: OutboxEvent[]): Promise<void> {
+  await db.query(
+    `insert into outbox (id, type, version, tenant_id, aggregate_id, occurred_at, payload)
+     select id, 'metrics.system.recorded', 1, tenant_id, aggregate_id, occurred_at, payload
+       from jsonb_to_recordset($1::jsonb) as r(id uuid, tenant_id uuid, aggregate_id uuid, occurred_at timestamptz, payload jsonb)`,
+    [
+      JSON.stringify(
+        events.map((e) => ({
+          id: e.id,
+          tenant_id: e.tenantId,
+          aggregate_id: e.serviceId,
+          occurred_at: e.samples[0]?.observed_at,
+          payload: { samples: e.samples },
+        })),
+      ),
+    ],
+  );
+}
+
+export function sampleAt(observedAt: Date, cpu: number): SystemSample {
+  return {
+    observed_at: observedAt.toISOString(),
+    cpu_usage: cpu,
+    memory_usage: 40,
+    disk_usage: 30,
+    load_avg: 0.5,
+    network_rx_bytes: 1000,
+    network_tx_bytes: 2000,
+  };
+}
+
+export async function startReplicator(
+  stack: TestStack,
+  scope: Record<string, string>,
+  instance = 'replicator',
+  extra: Record<string, string> = {},
+): Promise<RunningService> {
+  return startService({ ...stack.info, env: { ...stack.env, ...scope } }, 'replicator', {
+    instance,
+    port: await freePort(),
+    env: {
+      PULSE_KAFKA_PARTITIONS: '4',
+      PULSE_HEARTBEAT_CHECK_INTERVAL_MS: '500',
+      PULSE_RELAY_POLL_INTERVAL_MS: '200',
+      ...extra,
+    },
+  });
+}
+
+export async function scalar(db: pg.ClientBase, sql: string, params: unknown[] = []): Promise<number> {
+  const { rows } = await db.query<{ n: string | number | null }>(sql, params);
+  return Number(rows[0]?.n ?? 0);
+}
+
+export async function metricValue(url: string, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').at(-1)) : undefined;
+}
