@@ -42,8 +42,12 @@ test-unit: deps build ## Fast tests of pure logic
 test-integration: deps build ## Suites against the real parts (builds missing tools first)
 	bash test/run-integration.sh
 
+# tsc -b builds the sources; the unit tests have their own no-emit projects.
+TEST_TSCONFIGS = $(wildcard services/*/test/tsconfig.json operator/test/tsconfig.json)
+
 lint: deps ## Type check, eslint and the format check
 	npx tsc -b
+	for project in $(TEST_TSCONFIGS); do npx tsc -p $$project || exit 1; done
 	npx eslint .
 	npx prettier --check .
 

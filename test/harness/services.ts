@@ -9,7 +9,7 @@ import type { StackInfo } from './stack.js';
 import { ManagedProcess } from './process.js';
 import { addScrapeTarget } from './components/prometheus.js';
 import { repoRoot } from './tools.js';
-import { waitFor } from './wait.js';
+import { probe, waitFor } from './wait.js';
 
 export type ServiceName = 'write' | 'replicator' | 'read';
 
@@ -78,7 +78,7 @@ export async function waitForReady(
   managed?: ManagedProcess,
   timeoutMs = 60_000,
 ): Promise<void> {
-  await waitFor(`${name} to be ready at ${url}/readyz`, async () => (await fetch(`${url}/readyz`)).ok, {
+  await waitFor(`${name} to be ready at ${url}/readyz`, async () => (await probe(`${url}/readyz`)).ok, {
     timeoutMs,
     intervalMs: 200,
     abortIf: () => managed?.exitedError(),

@@ -35,3 +35,8 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
 }
+
+/** A readiness probe's GET: bounded in time, since a port held by something else may accept and never answer. */
+export function probe(url: string, timeoutMs = 2_000): Promise<Response> {
+  return fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+}

@@ -148,15 +148,21 @@ describe('replicator: relay and projectors', () => {
     );
 
     assert.equal(await appliedCount(), before + events.length, 'each event applied once');
-    const { rows } = await projectionDb.query<{ samples: string; cpu_sum: number; cpu_max: number }>(
+    const { rows } = await projectionDb.query<{
+      samples: string | null;
+      cpu_sum: number | null;
+      cpu_max: number | null;
+    }>(
       `select sum(samples) as samples, sum(cpu_usage_sum) as cpu_sum, max(cpu_usage_max) as cpu_max
          from metrics_hourly where service_id = any($1::uuid[])`,
       [services],
     );
     const expectedSum = events.flatMap((e) => e.samples).reduce((sum, s) => sum + s.cpu_usage, 0);
-    assert.equal(Number(rows[0]?.samples), events.length * 2, 'every sample counted once');
-    assert.equal(rows[0]?.cpu_sum, expectedSum);
-    assert.equal(rows[0]?.cpu_max, 99);
+    const [totals] = rows;
+    assert.ok(totals);
+    assert.equal(Number(totals.samples), events.length * 2, 'every sample counted once');
+    assert.equal(totals.cpu_sum, expectedSum);
+    assert.equal(totals.cpu_max, 99);
     const latest = await projectionDb.query<{ observed_at: Date }>(
       'select observed_at from metrics_latest where service_id = $1',
       [services[11]],

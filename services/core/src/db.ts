@@ -10,6 +10,13 @@ import type { Logger } from 'pino';
 
 export type Queryable = pg.PoolClient;
 
+/** The single row a statement must return (an INSERT ... RETURNING, an aggregate). */
+export function onlyRow<T>(rows: T[]): T {
+  const [row] = rows;
+  if (row === undefined) throw new Error('the statement returned no row');
+  return row;
+}
+
 export interface PoolOptions {
   applicationName: string;
   max?: number;

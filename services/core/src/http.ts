@@ -152,6 +152,8 @@ function toHttpError(error: unknown): HttpError | undefined {
 }
 
 function problemHandler(logger: Logger): ErrorRequestHandler {
+  // Express recognises an error handler by its four parameters, so `next` stays though unused.
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   return (error: unknown, req, res, _next) => {
     const known = toHttpError(error);
     if (!known) logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
@@ -197,7 +199,9 @@ export async function serve(http: HttpApp, options: ServeOptions): Promise<Serve
     stopping = true;
     options.logger.info({ signal }, 'draining');
     http.markDraining();
-    const force = setTimeout(() => server.closeAllConnections(), options.graceMs);
+    const force = setTimeout(() => {
+      server.closeAllConnections();
+    }, options.graceMs);
     force.unref();
     server.close(() => {
       clearTimeout(force);

@@ -49,7 +49,7 @@ export interface RouteSpec<
 export function routeBuilder<C>() {
   return <P extends z.ZodObject, B extends z.ZodType>(
     spec: RouteSpec<P, B, C>,
-  ): RouteSpec<z.ZodObject, z.ZodType, C> => spec as unknown as RouteSpec<z.ZodObject, z.ZodType, C>;
+  ): RouteSpec<z.ZodObject, z.ZodType, C> => spec;
 }
 
 /** `samples[3].cpu_usage`, the way a client would address the field in its own JSON. */

@@ -7,7 +7,9 @@ import { evaluateThresholds, severityOf } from '../src/projection/alerts.js';
 import { DEFAULT_ALERT_RULES } from '@pulse/core';
 
 const TENANT = '0190a5e0-0000-7000-8000-000000000001';
-const SERVICES = ['0190a5e0-0000-7000-8000-0000000000a1', '0190a5e0-0000-7000-8000-0000000000a2'];
+const SERVICE_A = '0190a5e0-0000-7000-8000-0000000000a1';
+const SERVICE_B = '0190a5e0-0000-7000-8000-0000000000a2';
+const SERVICES = [SERVICE_A, SERVICE_B];
 
 let counter = 0;
 function systemEvent(serviceId: string, samples: SystemSample[]): AnyEvent {
@@ -47,23 +49,24 @@ function orderFree(changes: ProjectionChanges) {
 describe('projection fold', () => {
   it('keeps the latest sample by observed_at, not by arrival', () => {
     const changes = foldEvents([
-      systemEvent(SERVICES[0]!, [sample('2026-03-01T10:05:00Z', 20)]),
-      systemEvent(SERVICES[0]!, [sample('2026-03-01T10:01:00Z', 99)]), // arrives later, observed earlier
+      systemEvent(SERVICE_A, [sample('2026-03-01T10:05:00Z', 20)]),
+      systemEvent(SERVICE_A, [sample('2026-03-01T10:01:00Z', 99)]), // arrives later, observed earlier
     ]);
-    assert.equal(changes.latest.get(SERVICES[0]!)?.sample.cpu_usage, 20);
+    assert.equal(changes.latest.get(SERVICE_A)?.sample.cpu_usage, 20);
   });
 
   it('aggregates count, sum, min and max per service per hour', () => {
     const changes = foldEvents([
-      systemEvent(SERVICES[0]!, [sample('2026-03-01T10:05:00Z', 20), sample('2026-03-01T10:59:59Z', 40)]),
-      systemEvent(SERVICES[0]!, [sample('2026-03-01T11:00:00Z', 70)]),
-      systemEvent(SERVICES[1]!, [sample('2026-03-01T10:30:00Z', 5)]),
+      systemEvent(SERVICE_A, [sample('2026-03-01T10:05:00Z', 20), sample('2026-03-01T10:59:59Z', 40)]),
+      systemEvent(SERVICE_A, [sample('2026-03-01T11:00:00Z', 70)]),
+      systemEvent(SERVICE_B, [sample('2026-03-01T10:30:00Z', 5)]),
     ]);
-    const ten = changes.hourly.get(`${SERVICES[0]!}|2026-03-01T10:00:00.000Z`);
-    assert.deepEqual(ten?.gauges.cpu_usage, { count: 2, sum: 60, min: 20, max: 40 });
-    assert.equal(ten?.samples, 2);
-    assert.equal(ten?.gauges.gpu_usage, undefined, 'an absent optional gauge is not counted');
-    assert.deepEqual(changes.hourly.get(`${SERVICES[0]!}|2026-03-01T11:00:00.000Z`)?.gauges.cpu_usage, {
+    const ten = changes.hourly.get(`${SERVICE_A}|2026-03-01T10:00:00.000Z`);
+    assert.ok(ten);
+    assert.deepEqual(ten.gauges.cpu_usage, { count: 2, sum: 60, min: 20, max: 40 });
+    assert.equal(ten.samples, 2);
+    assert.equal(ten.gauges.gpu_usage, undefined, 'an absent optional gauge is not counted');
+    assert.deepEqual(changes.hourly.get(`${SERVICE_A}|2026-03-01T11:00:00.000Z`)?.gauges.cpu_usage, {
       count: 1,
       sum: 70,
       min: 70,
@@ -83,7 +86,7 @@ describe('projection fold', () => {
       service: fc.constantFrom(...SERVICES),
     });
     fc.assert(
-      fc.property(fc.array(arbitrarySample, { minLength: 1, maxLength: 40 }), fc.context(), (items) => {
+      fc.property(fc.array(arbitrarySample, { minLength: 1, maxLength: 40 }), (items) => {
         // Distinct observation times per service, so "latest" is well defined.
         const unique = [...new Map(items.map((item) => [`${item.service}|${item.minute}`, item])).values()];
         const events = unique.map((item) =>

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { StackContext, Started } from '../context.js';
 import { ManagedProcess } from '../process.js';
 import { toolPaths } from '../tools.js';
-import { waitFor } from '../wait.js';
+import { probe, waitFor } from '../wait.js';
 
 const insecureAgent = new Agent({ rejectUnauthorized: false });
 
@@ -97,7 +97,7 @@ export async function startControlPlane(ctx: StackContext): Promise<Started> {
     await waitFor(
       `etcd to be healthy at ${etcdUrl}`,
       async () => {
-        const body = (await (await fetch(`${etcdUrl}/health`)).json()) as { health?: string };
+        const body = (await (await probe(`${etcdUrl}/health`)).json()) as { health?: string };
         return body.health === 'true';
       },
       { timeoutMs: 30_000, abortIf: () => etcd.exitedError() },

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { StackContext, Started } from '../context.js';
 import { ManagedProcess } from '../process.js';
 import { toolPaths } from '../tools.js';
-import { waitFor } from '../wait.js';
+import { probe, waitFor } from '../wait.js';
 
 const SCRAPE_INTERVAL = '2s';
 
@@ -73,7 +73,7 @@ export async function startPrometheus(ctx: StackContext): Promise<Started> {
     ],
   });
   try {
-    await waitFor(`prometheus to be ready at ${url}`, async () => (await fetch(`${url}/-/ready`)).ok, {
+    await waitFor(`prometheus to be ready at ${url}`, async () => (await probe(`${url}/-/ready`)).ok, {
       timeoutMs: 60_000,
       abortIf: () => server.exitedError(),
     });

@@ -32,6 +32,12 @@ export interface ProjectorOptions {
   tracer: Tracer;
 }
 
+/** What a batch handler may do with the consumer while it waits or retries. */
+interface BatchControl {
+  heartbeat: () => Promise<void>;
+  isRunning: () => boolean;
+}
+
 interface Decoded {
   message: KafkaMessage;
   event?: AnyEvent;
@@ -87,14 +93,16 @@ export class Projector {
   }
 
   private async handleBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const { batch } = payload;
+    if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
+    const control: BatchControl = {
+      heartbeat: () => payload.heartbeat(),
+      isRunning: () => payload.isRunning(),
+    };
     const decoded = batch.messages.map(decodeMessage);
     const started = process.hrtime.bigint();
-    const outcome = await this.untilAvailable(heartbeat, isRunning, () =>
-      this.applyBatch(batch.partition, decoded),
-    );
-    if (outcome === 'failed') await this.applyOneByOne(batch.partition, decoded, heartbeat, isRunning);
+    const outcome = await this.untilAvailable(control, () => this.applyBatch(batch.partition, decoded));
+    if (outcome === 'failed') await this.applyOneByOne(batch.partition, decoded, control);
     else if (outcome.kind === 'seek') {
       this.consumer.seek({
         topic: this.options.topic,
@@ -104,7 +112,7 @@ export class Projector {
       return;
     } else this.observe(batch.partition, outcome.applied, outcome.duplicates, started);
     const last = batch.messages.at(-1);
-    if (last) resolveOffset(last.offset);
+    if (last) payload.resolveOffset(last.offset);
   }
 
   private observe(partition: number, applied: AnyEvent[], duplicates: number, started: bigint): void {
@@ -192,17 +200,10 @@ export class Projector {
   }
 
   /** After the batch failed maxAttempts times: each event alone, and the ones that still fail to dead_letters. */
-  private async applyOneByOne(
-    partition: number,
-    decoded: Decoded[],
-    heartbeat: () => Promise<void>,
-    isRunning: () => boolean,
-  ): Promise<void> {
+  private async applyOneByOne(partition: number, decoded: Decoded[], control: BatchControl): Promise<void> {
     for (const item of decoded) {
       const started = process.hrtime.bigint();
-      const outcome = await this.untilAvailable(heartbeat, isRunning, () =>
-        this.applyBatch(partition, [item]),
-      );
+      const outcome = await this.untilAvailable(control, () => this.applyBatch(partition, [item]));
       if (outcome === 'failed') {
         const db = await this.options.pool.connect();
         try {
@@ -236,11 +237,7 @@ export class Projector {
    * Runs fn until it succeeds. A lost projection DB is waited for (heartbeating the group) and
    * never counts as a poison event; any other error is tried maxAttempts times, then 'failed'.
    */
-  private async untilAvailable<T>(
-    heartbeat: () => Promise<void>,
-    isRunning: () => boolean,
-    fn: () => Promise<T>,
-  ): Promise<T | 'failed'> {
+  private async untilAvailable<T>(control: BatchControl, fn: () => Promise<T>): Promise<T | 'failed'> {
     const deadline = Date.now() + UNAVAILABLE_DEADLINE_MS;
     let failures = 0;
     for (let attempt = 1; ; attempt++) {
@@ -249,13 +246,13 @@ export class Projector {
       } catch (error) {
         this.lastError = (error as Error).message;
         if (isRetryableError(error)) {
-          if (!isRunning() || Date.now() > deadline) throw error; // kafkajs restarts from the last resolved offset
+          if (!control.isRunning() || Date.now() > deadline) throw error; // kafkajs restarts from the last resolved offset
         } else if (++failures >= this.options.maxAttempts) {
           this.options.logger.warn({ err: error }, 'projector: batch failed; applying its events one by one');
           return 'failed';
         }
         this.options.logger.warn({ err: error, attempt }, 'projector: apply failed; retrying');
-        await heartbeat().catch(() => undefined);
+        await control.heartbeat().catch(() => undefined);
         await new Promise((resolve) => setTimeout(resolve, retryDelayMs(DEFAULT_RETRY_POLICY, attempt)));
       }
     }

@@ -60,7 +60,8 @@ export class Relay {
         this.setLeader(false);
         await this.releaseClient();
       }
-      if (this.running) await this.wake.wait(pollIntervalMs);
+      // Before trying for the lock again; stop() cuts the wait short.
+      await this.wake.wait(pollIntervalMs);
     }
   }
 

@@ -1,0 +1,89 @@
+/** Assembles the write service's HTTP app from its routes, auth and rate limit. */
+import {
+  createHttpApp,
+  HttpError,
+  mountRoutes,
+  openApiDocument,
+  type HttpApp,
+  type Logger,
+  type Telemetry,
+} from '@pulse/core';
+import type pg from 'pg';
+import { Counter } from 'prom-client';
+import { API_KEY_HEADER, authenticate, requireScope } from './auth.js';
+import { RateLimiter } from './rate-limit.js';
+import { API_PREFIX, writeRoutes } from './routes.js';
+import { responses, writeSchemas, type Scope } from './schemas.js';
+
+export interface WriteAppOptions {
+  pool: pg.Pool;
+  logger: Logger;
+  telemetry: Telemetry;
+  bodyLimit: string;
+  retentionDays: number;
+  rateLimit: { perSecond: number; burst: number };
+}
+
+export function createWriteApp(options: WriteAppOptions): HttpApp {
+  const { pool, telemetry } = options;
+  const commands = {
+    pool,
+    retries: new Counter({
+      name: 'pulse_write_command_retries_total',
+      help: 'Command transactions retried after a connection loss or failover error',
+      registers: [telemetry.registry],
+    }),
+    events: new Counter({
+      name: 'pulse_write_events_total',
+      help: 'Events committed to the outbox, by type',
+      labelNames: ['type'],
+      registers: [telemetry.registry],
+    }),
+  };
+  const routes = writeRoutes({
+    pool,
+    commands,
+    schemas: writeSchemas({ retentionDays: options.retentionDays }),
+  });
+  const limiter = new RateLimiter(options.rateLimit.perSecond, options.rateLimit.burst);
+  const openapi = openApiDocument(routes, {
+    title: 'Pulse write API',
+    version: '1',
+    prefix: API_PREFIX,
+    apiKeyHeader: API_KEY_HEADER,
+    problemSchema: responses.problem,
+  });
+
+  return createHttpApp({
+    logger: options.logger,
+    telemetry,
+    bodyLimit: options.bodyLimit,
+    readiness: async () => {
+      await pool.query('select 1');
+    },
+    openapi: () => openapi,
+    mount: (app) => {
+      mountRoutes(app, routes, {
+        prefix: API_PREFIX,
+        prepare: async (route, req) => {
+          const principal = await authenticate(pool, req.get(API_KEY_HEADER));
+          if (limiter.enabled) {
+            const taken = limiter.take(principal.keyId, Date.now());
+            if (!taken.allowed) {
+              throw new HttpError(
+                429,
+                'Too Many Requests',
+                `rate limit exceeded; retry after ${taken.retryAfterSeconds} s`,
+                {
+                  headers: { 'Retry-After': String(taken.retryAfterSeconds) },
+                },
+              );
+            }
+          }
+          requireScope(principal, route.scope as Scope);
+          return principal;
+        },
+      });
+    },
+  });
+}

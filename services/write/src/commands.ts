@@ -1,0 +1,95 @@
+/**
+ * The frame of every command: one transaction holding the idempotency record, the domain rows and
+ * the outbox events; the answer carries the position token of that transaction.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { currentTraceparent, formatPosition, HttpError, withTransaction, type Queryable } from '@pulse/core';
+import type pg from 'pg';
+import type { Counter } from 'prom-client';
+import { appendEvents, type PendingEvent } from './repositories/outbox.js';
+import { claimIdempotencyKey, storeIdempotentResponse } from './repositories/idempotency.js';
+
+export interface CommandOutcome {
+  status: number;
+  body: Record<string, unknown>;
+  events: PendingEvent[];
+  /** A command that changed nothing can point at the transaction that did (a repeated registration). */
+  position?: string;
+}
+
+export interface CommandRequest {
+  tenantId: string;
+  /** The client's Idempotency-Key, if it sent one. */
+  idempotencyKey: string | undefined;
+  /** Identifies the request's content, so a key reused for a different request is refused. */
+  fingerprint: string;
+}
+
+export interface CommandResult {
+  status: number;
+  body: Record<string, unknown>;
+  position: string;
+  replayed: boolean;
+}
+
+export interface CommandDeps {
+  pool: pg.Pool;
+  retries: Counter;
+  events: Counter<'type'>;
+}
+
+export function requestFingerprint(method: string, path: string, body: unknown): string {
+  return `${method} ${path}\n${JSON.stringify(body ?? null)}`;
+}
+
+export async function runCommand(
+  deps: CommandDeps,
+  request: CommandRequest,
+  command: (tx: Queryable) => Promise<CommandOutcome>,
+): Promise<CommandResult> {
+  // Without a client key the command still gets one, made here once and reused by every retry:
+  // when a connection breaks during COMMIT, the next attempt finds the key if COMMIT did succeed.
+  const key = request.idempotencyKey ?? `auto:${randomUUID()}`;
+  const requestHash = createHash('sha256').update(request.fingerprint).digest();
+  const traceparent = currentTraceparent();
+  let committedEvents: PendingEvent[] = [];
+  const result = await withTransaction(
+    deps.pool,
+    async (tx): Promise<CommandResult> => {
+      const stored = await claimIdempotencyKey(tx, request.tenantId, key, requestHash);
+      if (stored) {
+        if (!stored.requestHash.equals(requestHash)) {
+          throw new HttpError(
+            422,
+            'Unprocessable Content',
+            'the Idempotency-Key was used for a different request',
+            {
+              errors: [{ field: 'Idempotency-Key', message: 'was used for a different request' }],
+            },
+          );
+        }
+        return {
+          status: stored.status,
+          body: stored.body,
+          position: String(stored.body.position),
+          replayed: true,
+        };
+      }
+      const outcome = await command(tx);
+      const txid = await appendEvents(tx, outcome.events, traceparent);
+      const position = outcome.position ?? formatPosition({ txid, events: outcome.events.length });
+      const body = { ...outcome.body, position };
+      await storeIdempotentResponse(tx, request.tenantId, key, outcome.status, body);
+      committedEvents = outcome.events;
+      return { status: outcome.status, body, position, replayed: false };
+    },
+    {
+      onRetry: () => {
+        deps.retries.inc();
+      },
+    },
+  );
+  // Counted after COMMIT: an attempt that was rolled back and retried must not count twice.
+  for (const event of committedEvents) deps.events.inc({ type: event.type });
+  return result;
+}

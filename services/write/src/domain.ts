@@ -1,0 +1,188 @@
+/**
+ * What each command does inside its transaction: the domain rows it writes and the events it
+ * emits. Tenant isolation lives here: every lookup is scoped to the caller's tenant, so another
+ * tenant's service is indistinguishable from one that does not exist (404).
+ */
+import {
+  formatPosition,
+  type SystemSample,
+  newEventId,
+  notFound,
+  type AlertRules,
+  type ProcessSample,
+  type Queryable,
+} from '@pulse/core';
+import { insertProcessSamples, insertSystemSamples, type SystemSampleRow } from './repositories/metrics.js';
+import { registrationTxid, type PendingEvent } from './repositories/outbox.js';
+import {
+  findServiceByName,
+  insertService,
+  ownedServiceIds,
+  recordHeartbeat,
+} from './repositories/services.js';
+import { setAlertRules } from './repositories/tenants.js';
+import type { CommandOutcome } from './commands.js';
+
+export interface RegisterService {
+  name: string;
+  hostname: string;
+  os?: string | undefined;
+  version?: string | undefined;
+  labels?: Record<string, string> | undefined;
+}
+
+export async function registerService(
+  tx: Queryable,
+  tenantId: string,
+  input: RegisterService,
+): Promise<CommandOutcome> {
+  const service = {
+    id: newEventId(),
+    tenantId,
+    name: input.name,
+    hostname: input.hostname,
+    os: input.os ?? null,
+    version: input.version ?? null,
+    labels: input.labels ?? {},
+  };
+  const registeredAt = await insertService(tx, service);
+  if (registeredAt === undefined) {
+    const existing = await findServiceByName(tx, tenantId, input.name, input.hostname);
+    if (!existing) throw new Error('service vanished between insert and lookup'); // cannot happen: no deletes race here
+    const txid = await registrationTxid(tx, existing);
+    return {
+      status: 200,
+      body: { id: existing },
+      events: [],
+      ...(txid ? { position: formatPosition({ txid, events: 1 }) } : {}),
+    };
+  }
+  const { id, name, hostname, os, version, labels } = service;
+  return {
+    status: 201,
+    body: { id },
+    events: [
+      {
+        type: 'service.registered',
+        tenantId,
+        aggregateId: id,
+        occurredAt: registeredAt,
+        payload: { name, hostname, os, version, labels, registered_at: registeredAt },
+      },
+    ],
+  };
+}
+
+export async function heartbeat(
+  tx: Queryable,
+  tenantId: string,
+  serviceId: string,
+  observedAt: string,
+): Promise<CommandOutcome> {
+  if (!(await recordHeartbeat(tx, tenantId, serviceId, observedAt)))
+    throw notFound(`service ${serviceId} not found`, 'id');
+  return {
+    status: 202,
+    body: {},
+    events: [
+      {
+        type: 'service.heartbeat',
+        tenantId,
+        aggregateId: serviceId,
+        occurredAt: observedAt,
+        payload: { observed_at: observedAt },
+      },
+    ],
+  };
+}
+
+/** Rejects the whole batch, naming the first sample, when any sample names a service the tenant lacks. */
+async function requireOwnedServices(
+  tx: Queryable,
+  tenantId: string,
+  serviceIds: string[],
+  field: (index: number) => string,
+) {
+  const owned = await ownedServiceIds(tx, tenantId, [...new Set(serviceIds)]);
+  const missing = serviceIds.find((id) => !owned.has(id));
+  if (missing !== undefined)
+    throw notFound(`service ${missing} not found`, field(serviceIds.indexOf(missing)));
+}
+
+/** One event per service touched, carrying that service's newly stored samples. */
+export async function recordSystemSamples(
+  tx: Queryable,
+  tenantId: string,
+  samples: SystemSampleRow[],
+  field: (index: number) => string,
+): Promise<{ outcome: CommandOutcome; accepted: number }> {
+  await requireOwnedServices(
+    tx,
+    tenantId,
+    samples.map((s) => s.service_id),
+    field,
+  );
+  const stored = await insertSystemSamples(tx, samples);
+  const byService = new Map<string, SystemSample[]>();
+  for (const { serviceId, sample } of stored) {
+    const list = byService.get(serviceId);
+    if (list) list.push(sample);
+    else byService.set(serviceId, [sample]);
+  }
+  const events: PendingEvent[] = [...byService].map(([serviceId, serviceSamples]) => ({
+    type: 'metrics.system.recorded',
+    tenantId,
+    aggregateId: serviceId,
+    occurredAt: serviceSamples.reduce((latest, s) => (s.observed_at > latest ? s.observed_at : latest), ''),
+    payload: { samples: serviceSamples },
+  }));
+  return { outcome: { status: 202, body: {}, events }, accepted: stored.length };
+}
+
+export async function recordProcessSamples(
+  tx: Queryable,
+  tenantId: string,
+  input: { service_id: string; observed_at: string; processes: ProcessSample[] },
+): Promise<CommandOutcome> {
+  await requireOwnedServices(tx, tenantId, [input.service_id], () => 'service_id');
+  const stored = await insertProcessSamples(tx, input.service_id, input.observed_at, input.processes);
+  // A snapshot already stored (a resend) emits nothing; an empty process list is news and does.
+  const unchanged = input.processes.length > 0 && stored.processes.length === 0;
+  return {
+    status: 202,
+    body: {},
+    events: unchanged
+      ? []
+      : [
+          {
+            type: 'metrics.process.recorded',
+            tenantId,
+            aggregateId: input.service_id,
+            occurredAt: stored.observed_at,
+            payload: stored,
+          },
+        ],
+  };
+}
+
+export async function updateAlertRules(
+  tx: Queryable,
+  tenantId: string,
+  rules: AlertRules,
+): Promise<CommandOutcome> {
+  if (!(await setAlertRules(tx, tenantId, rules)))
+    throw notFound(`tenant ${tenantId} not found`, 'tenant_id');
+  return {
+    status: 200,
+    body: { rules },
+    events: [
+      {
+        type: 'tenant.alert_rules.updated',
+        tenantId,
+        aggregateId: tenantId,
+        occurredAt: new Date().toISOString(),
+        payload: { rules },
+      },
+    ],
+  };
+}

@@ -1,0 +1,897 @@
+/**
+ * The write service as a real process against the real PostgreSQL primary: commands commit their
+ * domain rows and outbox events together, answer with a position token, refuse bad input without
+ * changing anything, keep tenants apart, and survive a terminated connection.
+ * Needs `make build` first (it runs services/write/dist/main.js).
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { eventPayloadSchemas, onlyRow, parsePosition, type EventType, type Position } from '@pulse/core';
+import pg from 'pg';
+import { testStack, type TestStack } from '../harness/testing.js';
+import { waitFor } from '../harness/wait.js';
+
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), '../../services/write/dist/main.js');
+const ADMIN_KEY = `admin-${randomBytes(16).toString('hex')}`;
+
+interface WriteProcess {
+  url: string;
+  child: ChildProcess;
+  logs: string[];
+  exited: Promise<number | null>;
+}
+
+async function startWriteService(env: Record<string, string>): Promise<WriteProcess> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, PULSE_HTTP_PORT: '0', PULSE_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let port: number | undefined;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      logs.push(line);
+      if (line.includes('"msg":"listening"')) port = (JSON.parse(line) as { port: number }).port;
+    });
+  }
+  let exitCode: number | null | undefined;
+  void exited.then((code) => (exitCode = code));
+  const listening = await waitFor('the write service to listen', () => port, {
+    timeoutMs: 30_000,
+    abortIf: () =>
+      exitCode !== undefined ? new Error(`write service exited ${exitCode}: ${logs.join('\n')}`) : undefined,
+  });
+  return { url: `http://127.0.0.1:${listening}`, child, logs, exited };
+}
+
+async function stopWriteService(service: WriteProcess): Promise<number | null> {
+  if (service.child.exitCode === null) service.child.kill('SIGTERM');
+  return service.exited;
+}
+
+function positionOf(token: unknown): Position {
+  const position = parsePosition(String(token));
+  assert.ok(position, `a position token: ${String(token)}`);
+  return position;
+}
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+describe('write service', () => {
+  let stack: TestStack;
+  let db: pg.Pool;
+  let service: WriteProcess;
+  const run = randomBytes(4).toString('hex');
+
+  const call = async (
+    method: string,
+    path: string,
+    {
+      key,
+      body,
+      headers = {},
+    }: { key?: string | undefined; body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<Reply> => {
+    const response = await fetch(`${service.url}${path}`, {
+      method,
+      headers: {
+        ...(key ? { 'X-API-Key': key } : {}),
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    };
+  };
+  const api = (method: string, path: string, options?: Parameters<typeof call>[2]) =>
+    call(method, `/api/v1${path}`, options);
+
+  const createTenant = async (name: string) => {
+    const reply = await api('POST', '/tenants', { key: ADMIN_KEY, body: { name: `${name}-${run}` } });
+    assert.equal(reply.status, 201, JSON.stringify(reply.body));
+    return reply.body.id as string;
+  };
+  const issueKey = async (tenantId: string, scopes: string[]) => {
+    const reply = await api('POST', `/tenants/${tenantId}/api-keys`, {
+      key: ADMIN_KEY,
+      body: { name: 'test', scopes },
+    });
+    assert.equal(reply.status, 201, JSON.stringify(reply.body));
+    return { id: reply.body.id as string, key: reply.body.key as string };
+  };
+  const register = async (key: string, name: string, hostname = 'host-1') => {
+    const reply = await api('POST', '/services', { key, body: { name, hostname } });
+    assert.ok([200, 201].includes(reply.status), JSON.stringify(reply.body));
+    return reply.body.id as string;
+  };
+  const sample = (serviceId: string, overrides: Record<string, unknown> = {}) => ({
+    service_id: serviceId,
+    observed_at: new Date().toISOString(),
+    cpu_usage: 12.5,
+    memory_usage: 40,
+    disk_usage: 70,
+    load_avg: 0.7,
+    network_rx_bytes: 1000,
+    network_tx_bytes: 2000,
+    ...overrides,
+  });
+  /** Rows of every table a command can write, for one tenant: a refused command must change none. */
+  const counts = async (tenantId: string) => {
+    const { rows } = await db.query<Record<string, string>>(
+      `select (select count(*) from outbox where tenant_id = $1) as outbox,
+              (select count(*) from services where tenant_id = $1) as services,
+              (select count(*) from system_metrics m join services s on s.id = m.service_id where s.tenant_id = $1) as system,
+              (select count(*) from process_metrics m join services s on s.id = m.service_id where s.tenant_id = $1) as process,
+              (select count(*) from idempotency_keys where tenant_id = $1) as idempotency,
+              (select max(last_heartbeat_at)::text from services where tenant_id = $1) as heartbeat,
+              (select alert_rules::text from tenants where id = $1) as rules`,
+      [tenantId],
+    );
+    return onlyRow(rows);
+  };
+  const eventsOf = async (txid: string) =>
+    (
+      await db.query<{
+        type: EventType;
+        tenant_id: string;
+        aggregate_id: string;
+        payload: unknown;
+        traceparent: string | null;
+      }>(
+        'select type, tenant_id, aggregate_id, payload, traceparent from outbox where txid = $1::xid8 order by id',
+        [txid],
+      )
+    ).rows;
+
+  let tenantA: string;
+  let tenantB: string;
+  let writerA: string;
+  let readerA: string;
+  let writerB: string;
+  let serviceA: string;
+  let databaseUrl: string;
+
+  before(async () => {
+    stack = await testStack(['postgres']);
+    assert.ok(stack.env.PULSE_WRITE_DATABASE_URL);
+    databaseUrl = stack.env.PULSE_WRITE_DATABASE_URL;
+    const url = databaseUrl;
+    db = new pg.Pool({ connectionString: url, max: 4 });
+    service = await startWriteService({
+      PULSE_WRITE_DATABASE_URL: url,
+      PULSE_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
+    });
+    tenantA = await createTenant('a');
+    tenantB = await createTenant('b');
+    writerA = (await issueKey(tenantA, ['write', 'read'])).key;
+    readerA = (await issueKey(tenantA, ['read'])).key;
+    writerB = (await issueKey(tenantB, ['write'])).key;
+    serviceA = await register(writerA, 'api');
+  });
+  after(async () => {
+    assert.equal(await stopWriteService(service), 0, 'a SIGTERM drain exits 0');
+    await db.end();
+    await stack.release();
+  });
+
+  describe('schema', () => {
+    it('has the outbox of the relay contract, with its index and notify trigger', async () => {
+      const { rows } = await db.query<{
+        column_name: string;
+        data_type: string;
+        is_nullable: string;
+        column_default: string | null;
+      }>(
+        `select column_name, data_type, is_nullable, column_default from information_schema.columns
+         where table_name = 'outbox' order by ordinal_position`,
+      );
+      const shape = Object.fromEntries(
+        rows.map((r) => [r.column_name, `${r.data_type} ${r.is_nullable} ${r.column_default ?? ''}`.trim()]),
+      );
+      assert.deepEqual(shape, {
+        id: 'uuid NO',
+        txid: 'xid8 NO pg_current_xact_id()',
+        type: 'text NO',
+        version: 'integer NO',
+        tenant_id: 'uuid NO',
+        aggregate_id: 'uuid NO',
+        occurred_at: 'timestamp with time zone NO',
+        created_at: 'timestamp with time zone NO clock_timestamp()',
+        traceparent: 'text YES',
+        payload: 'jsonb NO',
+        published_at: 'timestamp with time zone YES',
+      });
+      const index = await db.query(
+        `select indexdef from pg_indexes where tablename = 'outbox' and indexdef like '%(txid, id) WHERE (published_at IS NULL)%'`,
+      );
+      assert.equal(index.rowCount, 1);
+      const trigger = await db.query(
+        `select 1 from information_schema.triggers where event_object_table = 'outbox' and action_timing = 'AFTER' and action_orientation = 'STATEMENT'`,
+      );
+      assert.equal(trigger.rowCount, 1);
+    });
+
+    it('notifies pulse_outbox when a command commits', async () => {
+      const listener = await db.connect();
+      try {
+        let notified = 0;
+        listener.on('notification', (message) => {
+          if (message.channel === 'pulse_outbox') notified++;
+        });
+        await listener.query('listen pulse_outbox');
+        await api('POST', `/services/${serviceA}/heartbeats`, { key: writerA });
+        await waitFor('a pulse_outbox notification', () => notified > 0, {
+          timeoutMs: 5_000,
+          intervalMs: 20,
+        });
+      } finally {
+        await listener.query('unlisten *');
+        listener.release();
+      }
+    });
+
+    it('has daily sample partitions ahead of today, and retention drops old ones', async () => {
+      const partitions = async () =>
+        new Set(
+          (
+            await db.query<{ name: string }>(
+              `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+               where i.inhparent in ('system_metrics'::regclass, 'process_metrics'::regclass)`,
+            )
+          ).rows.map((r) => r.name),
+        );
+      const day = (offset: number) =>
+        new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10).replaceAll('-', '');
+      const present = await partitions();
+      for (const offset of [-7, 0, 1, 2, 3]) {
+        assert.ok(
+          present.has(`system_metrics_p${day(offset)}`),
+          `system_metrics partition ${offset} days from today`,
+        );
+        assert.ok(
+          present.has(`process_metrics_p${day(offset)}`),
+          `process_metrics partition ${offset} days from today`,
+        );
+      }
+      // An empty partition ahead, dropped so that maintenance must create it again.
+      await db.query(`drop table if exists system_metrics_p${day(5)}`);
+      await db.query(
+        `create table system_metrics_p20000101 partition of system_metrics
+         for values from ('2000-01-01 00:00+00') to ('2000-01-02 00:00+00')`,
+      );
+      const { rows } = await db.query<{ action: string; partition_name: string }>(
+        `select * from pulse_maintain_partitions(current_date, 7, 5)`,
+      );
+      assert.deepEqual(
+        rows.find((r) => r.partition_name === 'system_metrics_p20000101'),
+        { action: 'dropped', partition_name: 'system_metrics_p20000101' },
+      );
+      assert.ok(rows.some((r) => r.action === 'created' && r.partition_name === `system_metrics_p${day(5)}`));
+      const after = await partitions();
+      assert.ok(!after.has('system_metrics_p20000101'));
+      assert.ok(after.has(`process_metrics_p${day(5)}`));
+    });
+  });
+
+  describe('commands', () => {
+    it('registers a service once: the same name and host return the same id and emit no new event', async () => {
+      const first = await api('POST', '/services', {
+        key: writerA,
+        body: { name: 'db', hostname: 'h', os: 'linux', labels: { env: 'prod' } },
+      });
+      assert.equal(first.status, 201);
+      assert.equal(first.headers.get('x-pulse-position'), first.body.position);
+      const position = parsePosition(String(first.body.position));
+      assert.ok(position);
+      assert.equal(position.events, 1);
+      const events = await eventsOf(position.txid);
+      assert.equal(events.length, 1);
+      const [event] = events;
+      assert.ok(event);
+      assert.equal(event.type, 'service.registered');
+      assert.equal(event.aggregate_id, first.body.id);
+      assert.equal(event.tenant_id, tenantA);
+      const payload = eventPayloadSchemas['service.registered'].parse(event.payload);
+      assert.deepEqual(
+        { ...payload, registered_at: '' },
+        { name: 'db', hostname: 'h', os: 'linux', version: null, labels: { env: 'prod' }, registered_at: '' },
+      );
+
+      const before = await counts(tenantA);
+      const again = await api('POST', '/services', { key: writerA, body: { name: 'db', hostname: 'h' } });
+      assert.equal(again.status, 200);
+      assert.equal(again.body.id, first.body.id);
+      assert.equal(again.body.position, first.body.position, 'points at the registration');
+      assert.equal((await counts(tenantA)).outbox, before.outbox);
+    });
+
+    it('commits a batch across three services as one transaction with one event per service', async () => {
+      const services = [serviceA, await register(writerA, 'web'), await register(writerA, 'worker')];
+      const base = Date.now() - 60_000;
+      const samples = services.flatMap((id, s) =>
+        [0, 1].map((i) =>
+          sample(id, { observed_at: new Date(base + i * 1000 + s).toISOString(), cpu_usage: 10 * s + i }),
+        ),
+      );
+      const reply = await api('POST', '/metrics/system/batch', { key: writerA, body: { samples } });
+      assert.equal(reply.status, 202, JSON.stringify(reply.body));
+      assert.equal(reply.body.accepted, 6);
+      const position = positionOf(reply.body.position);
+      assert.equal(position.events, 3);
+      const events = await eventsOf(position.txid);
+      assert.deepEqual(events.map((e) => e.aggregate_id).sort(), [...services].sort());
+      for (const event of events) {
+        assert.equal(event.type, 'metrics.system.recorded');
+        const payload = eventPayloadSchemas['metrics.system.recorded'].parse(event.payload);
+        assert.equal(payload.samples.length, 2);
+        assert.match(event.traceparent ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+      }
+      const { rows } = await db.query<{ n: string }>(
+        `select count(*) as n from system_metrics where service_id = any($1::uuid[]) and observed_at >= $2`,
+        [services, new Date(base).toISOString()],
+      );
+      assert.equal(onlyRow(rows).n, '6');
+
+      const resent = await api('POST', '/metrics/system/batch', { key: writerA, body: { samples } });
+      assert.equal(resent.status, 202);
+      assert.equal(resent.body.accepted, 0, 'a re-sent sample is stored once');
+      assert.equal(positionOf(resent.body.position).events, 0);
+    });
+
+    it('records a heartbeat, a single sample, a process list and alert rules, each with its event', async () => {
+      const cases: { reply: Promise<Reply>; type: EventType; aggregate: string }[] = [
+        {
+          reply: api('POST', `/services/${serviceA}/heartbeats`, {
+            key: writerA,
+            body: { observed_at: new Date().toISOString() },
+          }),
+          type: 'service.heartbeat',
+          aggregate: serviceA,
+        },
+        {
+          reply: api('POST', '/metrics/system', { key: writerA, body: sample(serviceA, { gpu_usage: 3 }) }),
+          type: 'metrics.system.recorded',
+          aggregate: serviceA,
+        },
+        {
+          reply: api('POST', '/metrics/process', {
+            key: writerA,
+            body: {
+              service_id: serviceA,
+              observed_at: new Date().toISOString(),
+              processes: [{ process_name: 'node', pid: 42, cpu_usage: 150, memory_usage: 3 }],
+            },
+          }),
+          type: 'metrics.process.recorded',
+          aggregate: serviceA,
+        },
+        {
+          reply: api('PUT', `/tenants/${tenantA}/alert-rules`, {
+            key: ADMIN_KEY,
+            body: {
+              cpu_usage_above: 80,
+              memory_usage_above: 85,
+              disk_usage_above: 90,
+              heartbeat_missing_seconds: 30,
+            },
+          }),
+          type: 'tenant.alert_rules.updated',
+          aggregate: tenantA,
+        },
+      ];
+      for (const { reply, type, aggregate } of cases) {
+        const { status, body, headers } = await reply;
+        assert.ok(status === 202 || status === 200, `${type}: ${JSON.stringify(body)}`);
+        assert.equal(headers.get('x-pulse-position'), body.position);
+        const position = positionOf(body.position);
+        const events = await eventsOf(position.txid);
+        assert.equal(events.length, 1);
+        const [event] = events;
+        assert.ok(event);
+        assert.equal(event.type, type);
+        assert.equal(event.aggregate_id, aggregate);
+        assert.equal(event.tenant_id, tenantA);
+        eventPayloadSchemas[type].parse(event.payload);
+      }
+    });
+
+    it('keeps the trace of the request on the outbox row', async () => {
+      const traceId = randomBytes(16).toString('hex');
+      const reply = await api('POST', `/services/${serviceA}/heartbeats`, {
+        key: writerA,
+        headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+      });
+      const [event] = await eventsOf(positionOf(reply.body.position).txid);
+      assert.equal(event?.traceparent?.split('-')[1], traceId);
+    });
+
+    it('commits concurrent writers each in its own transaction, losing none', async () => {
+      const before = await counts(tenantA);
+      const base = Date.now() - 120_000;
+      const replies = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          api('POST', '/metrics/system', {
+            key: writerA,
+            body: sample(serviceA, { observed_at: new Date(base - i).toISOString() }),
+          }),
+        ),
+      );
+      assert.deepEqual(
+        replies.map((r) => r.status),
+        Array(20).fill(202),
+      );
+      const txids = new Set(replies.map((r) => positionOf(r.body.position).txid));
+      assert.equal(txids.size, 20);
+      const now = await counts(tenantA);
+      assert.equal(Number(now.outbox) - Number(before.outbox), 20);
+      assert.equal(Number(now.system) - Number(before.system), 20);
+    });
+
+    it('commits neither domain rows nor outbox rows when the command fails', async () => {
+      const tenant = await createTenant('atomic');
+      const key = (await issueKey(tenant, ['write'])).key;
+      const serviceId = await register(key, 'svc');
+      const before = await counts(tenant);
+      // Make the outbox insert, the last write of the command, fail for this tenant only.
+      await db.query(
+        `alter table outbox add constraint write_test_refuse check (tenant_id <> '${tenant}') not valid`,
+      );
+      try {
+        const reply = await api('POST', '/metrics/system/batch', {
+          key,
+          body: {
+            samples: [
+              sample(serviceId),
+              sample(serviceId, { observed_at: new Date(Date.now() - 1000).toISOString() }),
+            ],
+          },
+        });
+        assert.equal(reply.status, 500);
+      } finally {
+        await db.query('alter table outbox drop constraint write_test_refuse');
+      }
+      assert.deepEqual(await counts(tenant), before);
+    });
+  });
+
+  describe('refused input changes nothing', () => {
+    const longAgo = new Date(Date.now() - 30 * 86_400_000).toISOString();
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    const cases: { name: string; request: () => Promise<Reply>; status: number; field?: string }[] = [
+      {
+        name: 'a percentage over 100 in batch item 2',
+        request: () =>
+          api('POST', '/metrics/system/batch', {
+            key: writerA,
+            body: { samples: [sample(serviceA), sample(serviceA), sample(serviceA, { cpu_usage: 101 })] },
+          }),
+        status: 422,
+        field: 'samples[2].cpu_usage',
+      },
+      {
+        name: 'a negative counter',
+        request: () =>
+          api('POST', '/metrics/system', { key: writerA, body: sample(serviceA, { network_rx_bytes: -1 }) }),
+        status: 422,
+        field: 'network_rx_bytes',
+      },
+      {
+        name: 'a non-finite load',
+        request: () =>
+          api('POST', '/metrics/system', {
+            key: writerA,
+            body:
+              '{"service_id":"' +
+              serviceA +
+              '","observed_at":"2020-01-01T00:00:00Z","cpu_usage":1,"memory_usage":1,"disk_usage":1,"load_avg":1e999,"network_rx_bytes":0,"network_tx_bytes":0}',
+          }),
+        status: 422,
+        field: 'load_avg',
+      },
+      {
+        name: 'a time in the future',
+        request: () =>
+          api('POST', '/metrics/system', { key: writerA, body: sample(serviceA, { observed_at: future }) }),
+        status: 422,
+        field: 'observed_at',
+      },
+      {
+        name: 'a time beyond retention',
+        request: () =>
+          api('POST', '/metrics/system', { key: writerA, body: sample(serviceA, { observed_at: longAgo }) }),
+        status: 422,
+        field: 'observed_at',
+      },
+      {
+        name: 'a missing field',
+        request: () =>
+          api('POST', '/metrics/system', {
+            key: writerA,
+            body: { ...sample(serviceA), disk_usage: undefined },
+          }),
+        status: 422,
+        field: 'disk_usage',
+      },
+      {
+        name: 'a pid listed twice',
+        request: () =>
+          api('POST', '/metrics/process', {
+            key: writerA,
+            body: {
+              service_id: serviceA,
+              observed_at: new Date().toISOString(),
+              processes: [
+                { process_name: 'a', pid: 1, cpu_usage: 1, memory_usage: 1 },
+                { process_name: 'b', pid: 1, cpu_usage: 1, memory_usage: 1 },
+              ],
+            },
+          }),
+        status: 422,
+        field: 'processes[1].pid',
+      },
+      {
+        name: 'too many samples',
+        request: () =>
+          api('POST', '/metrics/system/batch', {
+            key: writerA,
+            body: { samples: Array(5001).fill(sample(serviceA)) },
+          }),
+        status: 422,
+        field: 'samples',
+      },
+      {
+        name: 'an unknown service in batch item 1',
+        request: () =>
+          api('POST', '/metrics/system/batch', {
+            key: writerA,
+            body: { samples: [sample(serviceA), sample(randomUUID())] },
+          }),
+        status: 404,
+        field: 'samples[1].service_id',
+      },
+      {
+        name: 'malformed JSON',
+        request: () => api('POST', '/services', { key: writerA, body: '{"name":' }),
+        status: 400,
+      },
+      {
+        name: 'a body that is not JSON',
+        request: () =>
+          api('POST', '/services', {
+            key: writerA,
+            body: 'name=x',
+            headers: { 'Content-Type': 'text/plain' },
+          }),
+        status: 415,
+      },
+      {
+        name: 'a body over the size limit',
+        request: () =>
+          api('POST', '/services', {
+            key: writerA,
+            body: JSON.stringify({ name: 'x'.repeat(5 * 1024 * 1024), hostname: 'h' }),
+          }),
+        status: 413,
+      },
+      {
+        name: 'a path id that is not a uuid',
+        request: () => api('POST', '/services/nope/heartbeats', { key: writerA }),
+        status: 400,
+        field: 'id',
+      },
+      {
+        name: 'a bad Idempotency-Key',
+        request: () =>
+          api('POST', `/services/${serviceA}/heartbeats`, {
+            key: writerA,
+            headers: { 'Idempotency-Key': 'has space' },
+          }),
+        status: 400,
+        field: 'Idempotency-Key',
+      },
+      {
+        name: 'no API key',
+        request: () => api('POST', '/services', { body: { name: 'x', hostname: 'h' } }),
+        status: 401,
+      },
+      {
+        name: 'an unknown API key',
+        request: () => api('POST', '/services', { key: 'pulse_nope', body: { name: 'x', hostname: 'h' } }),
+        status: 401,
+      },
+      {
+        name: 'a key without the write scope',
+        request: () => api('POST', '/services', { key: readerA, body: { name: 'x', hostname: 'h' } }),
+        status: 403,
+      },
+      {
+        name: 'a write key on an admin route',
+        request: () =>
+          api('PUT', `/tenants/${tenantA}/alert-rules`, {
+            key: writerA,
+            body: {
+              cpu_usage_above: 1,
+              memory_usage_above: 1,
+              disk_usage_above: 1,
+              heartbeat_missing_seconds: 60,
+            },
+          }),
+        status: 403,
+      },
+      {
+        name: 'an invalid alert rule',
+        request: () =>
+          api('PUT', `/tenants/${tenantA}/alert-rules`, {
+            key: ADMIN_KEY,
+            body: {
+              cpu_usage_above: 150,
+              memory_usage_above: 1,
+              disk_usage_above: 1,
+              heartbeat_missing_seconds: 60,
+            },
+          }),
+        status: 422,
+        field: 'cpu_usage_above',
+      },
+    ];
+    for (const { name, request, status, field } of cases) {
+      it(`answers ${status} to ${name}`, async () => {
+        const before = await counts(tenantA);
+        const reply = await request();
+        assert.equal(reply.status, status, JSON.stringify(reply.body));
+        assert.match(reply.headers.get('content-type') ?? '', /^application\/problem\+json/);
+        assert.equal(reply.body.status, status);
+        if (field) {
+          const errors = reply.body.errors as { field: string }[];
+          assert.ok(
+            errors.some((e) => e.field === field),
+            `names ${field}: ${JSON.stringify(reply.body)}`,
+          );
+          assert.match(String(reply.body.detail), new RegExp(field.replace(/[[\].]/g, '\\$&')));
+        }
+        assert.deepEqual(await counts(tenantA), before);
+      });
+    }
+
+    it('answers 409 to a second tenant of the same name', async () => {
+      const reply = await api('POST', '/tenants', { key: ADMIN_KEY, body: { name: `a-${run}` } });
+      assert.equal(reply.status, 409);
+    });
+  });
+
+  describe('tenant isolation', () => {
+    // Every route that names a service, called with another tenant's key: 404, as if it did not exist.
+    const routes: { name: string; request: (key: string) => Promise<Reply> }[] = [
+      { name: 'heartbeat', request: (key) => api('POST', `/services/${serviceA}/heartbeats`, { key }) },
+      {
+        name: 'system sample',
+        request: (key) => api('POST', '/metrics/system', { key, body: sample(serviceA) }),
+      },
+      {
+        name: 'system batch',
+        request: (key) =>
+          api('POST', '/metrics/system/batch', { key, body: { samples: [sample(serviceA)] } }),
+      },
+      {
+        name: 'process list',
+        request: (key) =>
+          api('POST', '/metrics/process', {
+            key,
+            body: { service_id: serviceA, observed_at: new Date().toISOString(), processes: [] },
+          }),
+      },
+    ];
+    for (const { name, request } of routes) {
+      it(`hides tenant A's service from tenant B's key: ${name}`, async () => {
+        const before = await counts(tenantA);
+        const reply = await request(writerB);
+        assert.equal(reply.status, 404, JSON.stringify(reply.body));
+        assert.deepEqual(await counts(tenantA), before);
+        assert.equal((await request(writerA)).status, 202, "the owner's key works");
+      });
+    }
+
+    it('registers the same name and host separately per tenant', async () => {
+      const a = await register(writerA, 'shared-name', 'shared-host');
+      const b = await register(writerB, 'shared-name', 'shared-host');
+      assert.notEqual(a, b);
+    });
+  });
+
+  describe('idempotency and retries', () => {
+    it('applies a command retried with the same Idempotency-Key once, and replays its answer', async () => {
+      const headers = { 'Idempotency-Key': `retry-${randomUUID()}` };
+      const body = {
+        samples: [sample(serviceA, { observed_at: new Date(Date.now() - 200_000).toISOString() })],
+      };
+      const before = await counts(tenantA);
+      const replies = await Promise.all(
+        [1, 2, 3].map(() => api('POST', '/metrics/system/batch', { key: writerA, body, headers })),
+      );
+      assert.deepEqual(
+        replies.map((r) => r.status),
+        [202, 202, 202],
+      );
+      assert.equal(new Set(replies.map((r) => r.body.position)).size, 1, 'one answer');
+      assert.equal(replies.filter((r) => r.headers.get('idempotent-replayed') === 'true').length, 2);
+      const now = await counts(tenantA);
+      assert.equal(Number(now.outbox) - Number(before.outbox), 1);
+      assert.equal(Number(now.system) - Number(before.system), 1);
+
+      const reused = await api('POST', '/metrics/system/batch', {
+        key: writerA,
+        body: { samples: [sample(serviceA)] },
+        headers,
+      });
+      assert.equal(reused.status, 422);
+      assert.equal((reused.body.errors as { field: string }[])[0]?.field, 'Idempotency-Key');
+    });
+
+    it('retries a command whose connection is terminated mid-transaction, and it takes effect once', async () => {
+      const serviceId = await register(writerA, 'failover');
+      const blocker = await db.connect();
+      const blockedBackends = async () =>
+        (
+          await db.query<{ pid: number }>(
+            `select pid from pg_stat_activity where application_name = 'pulse-write' and wait_event_type = 'Lock'`,
+          )
+        ).rows.map((r) => r.pid);
+      let reply: Promise<Reply> | undefined;
+      try {
+        // Hold the service row, so the heartbeat's UPDATE waits inside its transaction.
+        await blocker.query('begin');
+        await blocker.query('select 1 from services where id = $1 for update', [serviceId]);
+        reply = api('POST', `/services/${serviceId}/heartbeats`, { key: writerA });
+        const [first] = await waitFor(
+          'the command to wait on the lock',
+          async () => {
+            const pids = await blockedBackends();
+            return pids.length === 1 ? pids : undefined;
+          },
+          { timeoutMs: 10_000, intervalMs: 50 },
+        );
+        await db.query('select pg_terminate_backend($1)', [first]);
+        await waitFor(
+          'the retry to wait on the lock',
+          async () => {
+            const pids = await blockedBackends();
+            return pids.length === 1 && pids[0] !== first;
+          },
+          { timeoutMs: 10_000, intervalMs: 50 },
+        );
+      } finally {
+        await blocker.query('rollback');
+        blocker.release();
+      }
+      const { status, body } = await reply;
+      assert.equal(status, 202, JSON.stringify(body));
+      const { rows } = await db.query<{ n: string }>(
+        `select count(*) as n from outbox where aggregate_id = $1 and type = 'service.heartbeat'`,
+        [serviceId],
+      );
+      assert.equal(onlyRow(rows).n, '1');
+      const metrics = await (await fetch(`${service.url}/metrics`)).text();
+      assert.match(metrics, /^pulse_write_command_retries_total\{service="write"\} [1-9]/m);
+    });
+  });
+
+  describe('keys', () => {
+    it('stores only the hash of a key, and a revoked key is refused', async () => {
+      const issued = await issueKey(tenantA, ['write']);
+      const stored = await db.query(`select 1 from api_keys where key_hash = sha256($1::bytea) and id = $2`, [
+        Buffer.from(issued.key),
+        issued.id,
+      ]);
+      assert.equal(stored.rowCount, 1);
+      const plain = await db.query(`select 1 from api_keys where position($1 in key_hash::text) > 0`, [
+        issued.key,
+      ]);
+      assert.equal(plain.rowCount, 0);
+      assert.equal((await api('POST', `/services/${serviceA}/heartbeats`, { key: issued.key })).status, 202);
+      assert.equal(
+        (await api('DELETE', `/tenants/${tenantA}/api-keys/${issued.id}`, { key: ADMIN_KEY })).status,
+        204,
+      );
+      assert.equal((await api('POST', `/services/${serviceA}/heartbeats`, { key: issued.key })).status, 401);
+      assert.equal(
+        (await api('DELETE', `/tenants/${tenantB}/api-keys/${issued.id}`, { key: ADMIN_KEY })).status,
+        404,
+      );
+    });
+  });
+
+  describe('HTTP frame', () => {
+    it('serves health, metrics and an OpenAPI document that matches the routes', async () => {
+      assert.equal((await call('GET', '/livez')).status, 200);
+      assert.equal((await call('GET', '/readyz')).status, 200);
+      const metrics = await (await fetch(`${service.url}/metrics`)).text();
+      assert.match(metrics, /pulse_http_request_duration_seconds_bucket\{.*route="\/api\/v1\/services"/);
+      assert.match(metrics, /pulse_write_events_total\{type="service.registered",service="write"\} \d+/);
+
+      const doc = (await call('GET', '/openapi.json')).body as {
+        paths: Record<string, Record<string, unknown>>;
+      };
+      const documented = Object.entries(doc.paths).flatMap(([path, methods]) =>
+        Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`),
+      );
+      assert.deepEqual(documented.sort(), [
+        'DELETE /api/v1/tenants/{tenant_id}/api-keys/{key_id}',
+        'POST /api/v1/metrics/process',
+        'POST /api/v1/metrics/system',
+        'POST /api/v1/metrics/system/batch',
+        'POST /api/v1/services',
+        'POST /api/v1/services/{id}/heartbeats',
+        'POST /api/v1/tenants',
+        'POST /api/v1/tenants/{tenant_id}/api-keys',
+        'PUT /api/v1/tenants/{tenant_id}/alert-rules',
+      ]);
+      // Every documented route exists: without a key it is refused (401), not unknown (404).
+      for (const route of documented) {
+        const [method, path] = route.split(' ') as [string, string];
+        const concrete = path.replace(/\{\w+\}/g, randomUUID());
+        const reply = await call(method, concrete, { body: {} });
+        assert.equal(reply.status, 401, route);
+      }
+      assert.equal((await api('GET', '/nothing-here')).status, 404);
+    });
+
+    it('limits each key with a token bucket and answers 429 with Retry-After', async () => {
+      const limited = await startWriteService({
+        PULSE_WRITE_DATABASE_URL: databaseUrl,
+        PULSE_RATE_LIMIT_PER_SECOND: '1',
+        PULSE_RATE_LIMIT_BURST: '3',
+      });
+      try {
+        const statuses: number[] = [];
+        let retryAfter: string | null = null;
+        for (let i = 0; i < 5; i++) {
+          const response = await fetch(`${limited.url}/api/v1/services/${serviceA}/heartbeats`, {
+            method: 'POST',
+            headers: { 'X-API-Key': writerA },
+          });
+          statuses.push(response.status);
+          if (response.status === 429) retryAfter = response.headers.get('retry-after');
+          await response.body?.cancel();
+        }
+        assert.deepEqual(statuses.slice(0, 3), [202, 202, 202]);
+        assert.equal(statuses[4], 429);
+        assert.ok(Number(retryAfter) >= 1);
+        const other = await fetch(`${limited.url}/api/v1/services/${serviceA}/heartbeats`, {
+          method: 'POST',
+          headers: { 'X-API-Key': (await issueKey(tenantA, ['write'])).key },
+        });
+        assert.equal(other.status, 202, 'another key has its own bucket');
+      } finally {
+        assert.equal(await stopWriteService(limited), 0);
+      }
+    });
+
+    it('stops at start with a message naming a bad setting', async () => {
+      const child = spawn(process.execPath, [MAIN], {
+        env: { ...process.env, PULSE_WRITE_DATABASE_URL: 'mysql://x', PULSE_HTTP_PORT: 'eighty' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise((resolve) => child.once('exit', resolve));
+      assert.equal(code, 1);
+      assert.match(stderr, /PULSE_HTTP_PORT="eighty"/);
+      assert.match(stderr, /PULSE_WRITE_DATABASE_URL="mysql:\/\/x"/);
+    });
+  });
+});
