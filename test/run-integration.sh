@@ -11,7 +11,7 @@ stack() { node --import tsx test/harness/cli.ts "$@" --run-dir "$PULSE_TEST_STAC
 stack down >/dev/null
 rm -rf "$PULSE_TEST_STACK_DIR"
 trap 'stack down >/dev/null || true' EXIT
-stack up --base-port "${PULSE_TEST_BASE_PORT:-17400}" --with controlplane
+stack up --base-port "${PULSE_TEST_BASE_PORT:-17400}" --with controlplane --infra-only
 
 mapfile -t suites < <(find test/integration -name '*.test.ts' | sort)
 node --import tsx --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 "${suites[@]}"

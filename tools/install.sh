@@ -49,11 +49,6 @@ main() {
   [[ ${#targets[@]} -eq 0 || " ${targets[*]} " == *" all "* ]] && targets=("${ALL_TARGETS[@]}")
   for target in "${targets[@]}"; do
     script="$(script_for "$target")" || { log "unknown target: $target"; return 2; }
-    # kafka.sh and postgres.sh are maintained separately and may not exist yet.
-    if [[ ! -f "$script" ]]; then
-      log "skipping $target: $script not present"
-      continue
-    fi
     log "== $target"
     bash "$script"
   done

@@ -133,10 +133,17 @@ export class Stack {
 }
 
 /** Stops whatever a (possibly different) process started in this run dir. */
-export async function stopStack(runDir: string): Promise<string[]> {
-  const stopped = await stopRecordedProcesses(resolve(runDir), processOrder);
+export async function stopStack(runDir: string, laterProcesses: string[] = []): Promise<string[]> {
+  const stopped = await stopRecordedProcesses(resolve(runDir), [...processOrder, ...laterProcesses]);
   rmSync(join(runDir, 'stack.json'), { force: true });
   return stopped;
+}
+
+/** Records what clients need: `<runDir>/stack.json` for tools, `<runDir>/env` for shells. */
+export function writeStackInfo(info: StackInfo): void {
+  writeFileSync(join(info.runDir, 'stack.json'), JSON.stringify(info, null, 2));
+  const lines = Object.entries(info.env).map(([key, value]) => `export ${key}='${value}'`);
+  writeFileSync(join(info.runDir, 'env'), `${lines.join('\n')}\n`);
 }
 
 /** The stack another process started in `runDir`, if it is up. */

@@ -62,7 +62,7 @@ describe('local stack harness', () => {
         cwd: repoRoot,
       });
     try {
-      const up = await cli(['up', '--base-port', '18400']);
+      const up = await cli(['up', '--base-port', '18400', '--infra-only']);
       assert.match(up.stdout, /PULSE_KAFKA_BROKERS=127\.0\.0\.1:18410/);
       const env = readFileSync(join(runDir, 'env'), 'utf8');
       for (const key of [

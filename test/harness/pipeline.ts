@@ -1,0 +1,119 @@
+/**
+ * `make up`'s second half: Pulse's own services on top of the local stack, supervised, with a demo
+ * tenant and bounded demo traffic, so the dashboards have something to show.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ManagedProcess } from './process.js';
+import { startService } from './services.js';
+import type { StackInfo } from './stack.js';
+import { repoRoot } from './tools.js';
+import { waitFor } from './wait.js';
+
+/** Start order; `make down` stops them in reverse, before the stack under them. */
+export const pipelineProcesses = ['write', 'replicator', 'read', 'demo-traffic'];
+
+interface DemoCredentials {
+  adminKey: string;
+  tenantId: string;
+  apiKey: string;
+}
+
+export interface PipelineOptions {
+  /** Samples per second of demo traffic, and for how long (bounded: it stops by itself). */
+  demoRate: number;
+  demoDurationSeconds: number;
+}
+
+export async function startPipeline(
+  stack: StackInfo,
+  options: PipelineOptions,
+): Promise<Record<string, string>> {
+  const adminKey = adminKeyOf(stack.runDir);
+  const env: Record<string, string> = {};
+  for (const name of ['write', 'replicator', 'read'] as const) {
+    const service = await startService({ ...stack, env: { ...stack.env, ...env } }, name, {
+      port: stack.ports[name],
+      supervised: true,
+      env: name === 'write' ? { PULSE_BOOTSTRAP_ADMIN_KEY: adminKey } : {},
+    });
+    env[`PULSE_${name.toUpperCase()}_URL`] = service.url;
+  }
+  const writeUrl = env.PULSE_WRITE_URL ?? '';
+  const demo = await ensureDemoTenant(stack.runDir, writeUrl, adminKey);
+  Object.assign(env, {
+    PULSE_API_KEY: demo.apiKey,
+    PULSE_ADMIN_KEY: adminKey,
+    PULSE_DEMO_TENANT_ID: demo.tenantId,
+  });
+
+  const cli = join(repoRoot, 'services/write/dist/cli.js');
+  const cliEnv = { ...stack.env, ...env };
+  const seed = ManagedProcess.start(stack.runDir, {
+    name: 'demo-seed',
+    command: process.execPath,
+    args: [cli, 'seed', '--services', '8', '--hours', '24', '--interval', '60'],
+    env: cliEnv,
+  });
+  await waitFor('the demo seed to finish', () => seed.exit, { timeoutMs: 300_000, intervalMs: 500 });
+  if (seed.exit?.code !== 0) throw new Error(`demo seed failed; see ${seed.logFile}`);
+  ManagedProcess.start(stack.runDir, {
+    name: 'demo-traffic',
+    command: process.execPath,
+    args: [
+      cli,
+      'live',
+      '--rate',
+      String(options.demoRate),
+      '--duration',
+      String(options.demoDurationSeconds),
+    ],
+    env: cliEnv,
+  });
+  return env;
+}
+
+function adminKeyOf(runDir: string): string {
+  const file = join(runDir, 'admin-key');
+  if (!existsSync(file))
+    writeFileSync(file, `pulse_admin_${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
+async function adminPost(
+  writeUrl: string,
+  adminKey: string,
+  path: string,
+  body: unknown,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${writeUrl}/api/v1${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': adminKey },
+    body: JSON.stringify(body),
+  });
+  const answer = (await response.json()) as Record<string, unknown>;
+  if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+/** The demo tenant and its write+read key, created once per run dir and kept there. */
+async function ensureDemoTenant(
+  runDir: string,
+  writeUrl: string,
+  adminKey: string,
+): Promise<DemoCredentials> {
+  const file = join(runDir, 'demo.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials;
+  const tenant = await adminPost(writeUrl, adminKey, '/tenants', {
+    name: `demo-${randomBytes(3).toString('hex')}`,
+  });
+  const tenantId = String(tenant.id);
+  const key = await adminPost(writeUrl, adminKey, `/tenants/${tenantId}/api-keys`, {
+    name: 'demo',
+    scopes: ['write', 'read'],
+  });
+  const credentials = { adminKey, tenantId, apiKey: String(key.key) };
+  writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
+  return credentials;
+}
