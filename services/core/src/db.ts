@@ -20,6 +20,8 @@ export function onlyRow<T>(rows: T[]): T {
 export interface PoolOptions {
   applicationName: string;
   max?: number;
+  /** How long to wait for a connection; a read that has somewhere else to go wants this short. */
+  connectionTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -30,7 +32,7 @@ export function createPool(connectionString: string, options: PoolOptions): pg.P
     // Times rendered by the server (to_json, text casts) are then RFC 3339 in UTC, as the API promises.
     options: '-c TimeZone=UTC',
     max: options.max ?? 10,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
     idleTimeoutMillis: 30_000,
   });
   // An idle client whose server goes away emits 'error' on the pool; unhandled, that would crash

@@ -5,5 +5,6 @@ export * from './db.js';
 export * from './logger.js';
 export * from './telemetry.js';
 export * from './http.js';
+export * from './auth.js';
 export * from './routes.js';
 export * from './migrate.js';

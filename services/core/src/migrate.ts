@@ -7,14 +7,22 @@ export interface MigrationOptions {
   /** A folder of `<timestamp>_<name>.sql` files with `-- Up Migration` / `-- Down Migration` parts. */
   dir: string;
   logger: Logger;
+  /** Migrate this schema (created when missing) instead of public, e.g. a projection being rebuilt. */
+  schema?: string;
 }
 
-export async function runMigrations({ databaseUrl, dir, logger }: MigrationOptions): Promise<string[]> {
+export async function runMigrations({
+  databaseUrl,
+  dir,
+  logger,
+  schema,
+}: MigrationOptions): Promise<string[]> {
   const applied = await runner({
     databaseUrl,
     dir,
     direction: 'up',
     migrationsTable: 'pgmigrations',
+    ...(schema ? { schema, createSchema: true } : {}),
     // Replicas starting together wait for the one migrating instead of failing.
     advisoryLockMode: 'wait',
     log: (message) => {

@@ -16,9 +16,10 @@ export interface RouteResult {
   headers?: Record<string, string>;
 }
 
-export interface RouteInput<P, B, C> {
+export interface RouteInput<P, B, C, Q = Record<string, never>> {
   params: P;
   body: B;
+  query: Q;
   /** What the service's `prepare` hook derived from the request (e.g. the authenticated key). */
   context: C;
   req: Request;
@@ -28,6 +29,7 @@ export interface RouteSpec<
   P extends z.ZodObject = z.ZodObject,
   B extends z.ZodType = z.ZodType,
   C = unknown,
+  Q extends z.ZodObject = z.ZodObject,
 > {
   method: Method;
   /** OpenAPI style: /services/{id}/heartbeats */
@@ -36,10 +38,12 @@ export interface RouteSpec<
   /** Free-form tag the service's prepare hook interprets, e.g. the API-key scope required. */
   scope?: string;
   params?: P;
+  /** Query parameters; a bad one is a 400 whose `errors` name it. */
+  query?: Q;
   body?: B;
   /** Status code -> description and body schema (undefined for an empty body). */
   responses: Record<number, { description: string; schema?: z.ZodType }>;
-  handler: (input: RouteInput<z.infer<P>, z.infer<B>, C>) => Promise<RouteResult>;
+  handler: (input: RouteInput<z.infer<P>, z.infer<B>, C, z.infer<Q>>) => Promise<RouteResult>;
 }
 
 /**
@@ -47,8 +51,8 @@ export interface RouteSpec<
  * route's schema types for its handler; the specs it returns fit in one list of mixed routes.
  */
 export function routeBuilder<C>() {
-  return <P extends z.ZodObject, B extends z.ZodType>(
-    spec: RouteSpec<P, B, C>,
+  return <P extends z.ZodObject, B extends z.ZodType, Q extends z.ZodObject>(
+    spec: RouteSpec<P, B, C, Q>,
   ): RouteSpec<z.ZodObject, z.ZodType, C> => spec;
 }
 
@@ -81,19 +85,40 @@ export function mountRoutes<C>(
       const context = await options.prepare(route, req);
       const params = route.params ? route.params.safeParse(req.params) : undefined;
       if (params && !params.success) throw badRequest('invalid path parameter', fieldErrors(params.error));
+      const query = route.query ? route.query.safeParse(req.query) : undefined;
+      if (query && !query.success)
+        throw badRequest('invalid query parameter', fieldErrors(query.error, 'query'));
       let body: unknown = undefined;
       if (route.body) {
         const parsed = route.body.safeParse(req.body);
         if (!parsed.success) throw unprocessable(fieldErrors(parsed.error));
         body = parsed.data;
       }
-      const result = await route.handler({ params: params?.data ?? {}, body, context, req });
+      const result = await route.handler({
+        params: params?.data ?? {},
+        query: query?.data ?? {},
+        body,
+        context,
+        req,
+      });
       for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
       if (result.body === undefined) res.status(result.status).end();
       else res.status(result.status).json(result.body);
     });
   }
 }
+
+/** The body of every error answer (RFC 9457), as the core error handler renders it. */
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string(),
+    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Problem' });
 
 export interface OpenApiOptions {
   title: string;
@@ -133,6 +158,7 @@ export function openApiDocument(
         : {}),
       request: {
         ...(route.params ? { params: route.params } : {}),
+        ...(route.query ? { query: route.query } : {}),
         ...(route.body
           ? { body: { content: { 'application/json': { schema: route.body } }, required: true } }
           : {}),

@@ -22,7 +22,12 @@ export async function applyEvents(client: Client, events: AnyEvent[]): Promise<A
   const unique = [...new Map(events.map((event) => [event.id, event])).values()];
   const fresh = await recordAppliedEvents(client, unique);
   const applied = unique.filter((event) => fresh.has(event.id));
-  const changes = foldEvents(applied);
+  await applyChanges(client, foldEvents(applied));
+  return { applied, duplicates: events.length - applied.length };
+}
+
+/** Merges folded changes into the projections; also what a backfill from the write DB applies. */
+export async function applyChanges(client: Client, changes: ProjectionChanges): Promise<void> {
   await upsertRegistrations(client, changes);
   await upsertAlertRules(client, changes);
   await upsertHeartbeats(client, changes);
@@ -33,18 +38,22 @@ export async function applyEvents(client: Client, events: AnyEvent[]): Promise<A
   const evaluated = await servicesToEvaluate(client, changes);
   await evaluateAlerts(client, evaluated);
   await refreshOpenAlertCounts(client, [...new Set([...evaluated, ...changes.heartbeats.keys()])]);
-  return { applied, duplicates: events.length - applied.length };
 }
 
 const json = (rows: unknown[]) => JSON.stringify(rows);
 
+/**
+ * Records the events as applied and returns the ids whose effects must be applied now: not seen
+ * before, and not already part of a backfill from the write DB (see backfill_snapshot).
+ */
 async function recordAppliedEvents(client: Client, events: AnyEvent[]): Promise<Set<string>> {
-  const { rows } = await client.query<{ event_id: string }>(
+  const { rows } = await client.query<{ event_id: string; in_backfill: boolean }>(
     `insert into applied_events (event_id, tenant_id, position, recorded_at)
      select event_id, tenant_id, position::xid8, recorded_at
        from jsonb_to_recordset($1::jsonb) as r(event_id uuid, tenant_id uuid, position text, recorded_at timestamptz)
      on conflict (event_id) do nothing
-     returning event_id`,
+     returning event_id,
+       coalesce(pg_visible_in_snapshot(position, (select snapshot from backfill_snapshot)), false) as in_backfill`,
     [
       json(
         events.map((e) => ({
@@ -56,7 +65,7 @@ async function recordAppliedEvents(client: Client, events: AnyEvent[]): Promise<
       ),
     ],
   );
-  return new Set(rows.map((row) => row.event_id));
+  return new Set(rows.filter((row) => !row.in_backfill).map((row) => row.event_id));
 }
 
 async function upsertRegistrations(client: Client, changes: ProjectionChanges): Promise<void> {

@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+/**
+ * `pulse-replicator`: operations on the projection.
+ *   pulse-replicator migrate                         apply the projection DB schema
+ *   pulse-replicator dead-letters list               pending dead letters
+ *   pulse-replicator dead-letters replay [--id N]    apply them again after a fix
+ *   pulse-replicator rebuild --from kafka|write-db [--timeout SECONDS]
+ *                                                    rebuild every projection while writes go on
+ * Configuration: the replicator's PULSE_* variables.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, createLogger, createPool, createTelemetry } from '@pulse/core';
+import { loadReplicatorConfig } from './config.js';
+import { migrateProjectionDatabase } from './migrate.js';
+import { listDeadLetters, replayDeadLetters } from './projection/dead-letters.js';
+import { rebuildFromKafka } from './rebuild/from-kafka.js';
+import { rebuildFromWriteDb } from './rebuild/from-write-db.js';
+
+const USAGE =
+  'usage: pulse-replicator migrate | dead-letters list | dead-letters replay [--id N] | rebuild --from kafka|write-db [--timeout SECONDS]';
+
+async function main(): Promise<number> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      id: { type: 'string' },
+      from: { type: 'string' },
+      timeout: { type: 'string', default: '3600' },
+    },
+  });
+  const config = loadReplicatorConfig();
+  const logger = createLogger('pulse-replicator', config.PULSE_LOG_LEVEL);
+  const [command, sub] = positionals;
+  if (command === 'migrate') {
+    await migrateProjectionDatabase(config.PULSE_PROJECTION_DATABASE_URL, logger);
+    return 0;
+  }
+  if (command === 'dead-letters' && (sub === 'list' || sub === 'replay')) {
+    if (values.id !== undefined && !/^\d+$/.test(values.id))
+      throw new ConfigError(`--id must be a dead letter id, got "${values.id}"`);
+    const pool = createPool(config.PULSE_PROJECTION_DATABASE_URL, {
+      applicationName: 'pulse-replicator-cli',
+      logger,
+    });
+    try {
+      if (sub === 'list') {
+        console.log(JSON.stringify(await listDeadLetters(pool), null, 2));
+        return 0;
+      }
+      const report = await replayDeadLetters(pool, logger, values.id);
+      console.log(JSON.stringify(report, null, 2));
+      return report.stillFailing.length === 0 ? 0 : 1;
+    } finally {
+      await pool.end();
+    }
+  }
+  if (command === 'rebuild') {
+    const timeoutSeconds = Number(values.timeout);
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1)
+      throw new ConfigError(`--timeout must be a positive integer, got "${values.timeout}"`);
+    if (values.from === 'kafka') {
+      const replaced = await rebuildFromKafka(
+        config,
+        logger,
+        createTelemetry('rebuild'),
+        timeoutSeconds * 1000,
+      );
+      console.log(`rebuilt from Kafka; the previous projection is kept as schema ${replaced}`);
+      return 0;
+    }
+    if (values.from === 'write-db') {
+      const replaced = await rebuildFromWriteDb(config, logger);
+      console.log(`rebuilt from the write DB; the previous projection is kept as schema ${replaced}`);
+      return 0;
+    }
+    throw new ConfigError(`--from must be kafka or write-db, got "${values.from ?? ''}"`);
+  }
+  throw new ConfigError(USAGE);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  },
+);
