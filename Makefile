@@ -8,7 +8,7 @@ STACK := $(NODE_TSX) test/harness/cli.ts
 WITH ?=
 UNIT_TESTS = $(shell find services operator test/unit -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
 
-.PHONY: help deps tools build up down status test test-unit test-integration lint format clean
+.PHONY: help deps tools build up down status test test-unit test-integration lint format clean manifests chart-check test-chart
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,15 @@ lint: deps ## Type check, eslint and the format check
 	for project in $(TEST_TSCONFIGS); do npx tsc -p $$project || exit 1; done
 	npx eslint .
 	npx prettier --check .
+
+manifests: deps ## Render charts/pulse/crds and manifests/ from the operator's CRD and the chart
+	bash scripts/render-manifests.sh
+
+chart-check: deps ## Fail when charts/pulse/crds or manifests/ are out of date
+	bash scripts/render-manifests.sh --check
+
+test-chart: deps ## The Helm chart suite (lint, kubeconform, dry-run and apply on the local control plane)
+	$(NODE_TSX) --test --test-reporter=spec --test-timeout=600000 test/integration/chart.test.ts
 
 format: deps ## Rewrite files in the house format
 	npx prettier --write .

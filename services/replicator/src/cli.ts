@@ -6,11 +6,17 @@
  *   pulse-replicator dead-letters replay [--id N]    apply them again after a fix
  *   pulse-replicator rebuild --from kafka|write-db [--timeout SECONDS]
  *                                                    rebuild every projection while writes go on
+ *   pulse-replicator verify --tenant ID [--from T] [--to T]
+ *                                                    reconcile the projections with the write DB;
+ *                                                    prints every difference, exit 1 when any
  * Configuration: the replicator's PULSE_* variables.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, createPool, createTelemetry } from '@pulse/core';
-import { loadReplicatorConfig } from './config.js';
+import pg from 'pg';
+import { z } from 'zod';
+import { loadReplicatorConfig, type ReplicatorConfig } from './config.js';
+import { verifyTenant } from './verify.js';
 import { migrateProjectionDatabase } from './migrate.js';
 import { listDeadLetters, replayDeadLetters } from './projection/dead-letters.js';
 import { rebuildFromKafka } from './rebuild/from-kafka.js';
@@ -25,6 +31,8 @@ async function main(): Promise<number> {
     options: {
       id: { type: 'string' },
       from: { type: 'string' },
+      to: { type: 'string' },
+      tenant: { type: 'string' },
       timeout: { type: 'string', default: '3600' },
     },
   });
@@ -75,8 +83,46 @@ async function main(): Promise<number> {
     }
     throw new ConfigError(`--from must be kafka or write-db, got "${values.from ?? ''}"`);
   }
+  if (command === 'verify') return verify(config, values);
   throw new ConfigError(USAGE);
 }
+
+async function verify(
+  config: ReplicatorConfig,
+  options: { tenant?: string; from?: string; to?: string },
+): Promise<number> {
+  const scope = verifyScopeSchema.safeParse(options);
+  if (!scope.success)
+    throw new ConfigError(
+      `verify: ${scope.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  const writeDb = new pg.Client({ connectionString: config.PULSE_WRITE_DATABASE_URL });
+  const projectionDb = new pg.Client({ connectionString: config.PULSE_PROJECTION_DATABASE_URL });
+  await writeDb.connect();
+  await projectionDb.connect();
+  try {
+    const { tenant: tenantId, from, to } = scope.data;
+    const differences = await verifyTenant(writeDb, projectionDb, { tenantId, from, to });
+    for (const difference of differences) console.log(JSON.stringify(difference));
+    console.log(`${differences.length} differences`);
+    return differences.length === 0 ? 0 : 1;
+  } finally {
+    await writeDb.end();
+    await projectionDb.end();
+  }
+}
+
+const verifyScopeSchema = z.object({
+  tenant: z.uuid(),
+  from: z.iso
+    .datetime({ offset: true })
+    .default('1970-01-01T00:00:00Z')
+    .transform((t) => new Date(t)),
+  to: z.iso
+    .datetime({ offset: true })
+    .default('9999-01-01T00:00:00Z')
+    .transform((t) => new Date(t)),
+});
 
 main().then(
   (code) => process.exit(code),

@@ -1,19 +1,22 @@
 /** Assembles the write service's HTTP app from its routes, auth and rate limit. */
 import {
+  API_KEY_HEADER,
+  authenticate,
   createHttpApp,
   HttpError,
   mountRoutes,
   openApiDocument,
+  requireScope,
   type HttpApp,
   type Logger,
+  type Scope,
   type Telemetry,
 } from '@pulse/core';
 import type pg from 'pg';
 import { Counter } from 'prom-client';
-import { API_KEY_HEADER, authenticate, requireScope } from './auth.js';
 import { RateLimiter } from './rate-limit.js';
 import { API_PREFIX, writeRoutes } from './routes.js';
-import { responses, writeSchemas, type Scope } from './schemas.js';
+import { responses, writeSchemas } from './schemas.js';
 
 export interface WriteAppOptions {
   pool: pg.Pool;

@@ -1,7 +1,6 @@
 /** The operator's first key: PULSE_BOOTSTRAP_ADMIN_KEY, stored hashed under the `system` tenant. */
-import { newEventId, type Logger } from '@pulse/core';
+import { hashApiKey, newEventId, type Logger } from '@pulse/core';
 import type pg from 'pg';
-import { hashApiKey } from './auth.js';
 import { insertApiKey } from './repositories/api-keys.js';
 import { ensureTenant } from './repositories/tenants.js';
 

@@ -3,18 +3,20 @@ import {
   badRequest,
   conflict,
   fieldErrors,
+  hashApiKey,
   HttpError,
   newEventId,
   notFound,
   routeBuilder,
   withTransaction,
+  type Principal,
   type Queryable,
   type RouteResult,
 } from '@pulse/core';
 import type { Request } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
-import { generateApiKey, hashApiKey, type Principal } from './auth.js';
+import { generateApiKey } from './auth.js';
 import { requestFingerprint, runCommand, type CommandDeps, type CommandOutcome } from './commands.js';
 import * as domain from './domain.js';
 import { insertApiKey, revokeApiKey } from './repositories/api-keys.js';

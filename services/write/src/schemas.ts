@@ -3,15 +3,19 @@
  * payload's validation, its TypeScript type and its OpenAPI entry. The sample schemas come from
  * the event contract in @pulse/core, so what the API accepts is what the events carry.
  */
-import { alertRulesSchema, processSampleSchema, systemSampleSchema } from '@pulse/core';
+import {
+  alertRulesSchema,
+  problemSchema,
+  processSampleSchema,
+  SCOPES,
+  systemSampleSchema,
+} from '@pulse/core';
 import { z } from 'zod';
 
 export const MAX_BATCH_SAMPLES = 5_000;
 export const MAX_PROCESSES = 10_000;
 /** Clocks drift: a sample may claim to be this far in the future. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-export const SCOPES = ['write', 'read', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
 
 const DAY_MS = 86_400_000;
 
@@ -125,14 +129,5 @@ export const responses = {
     })
     .meta({ id: 'IssuedApiKey' }),
   alertRules: z.object({ rules: alertRulesSchema, position }).meta({ id: 'AlertRulesUpdated' }),
-  problem: z
-    .object({
-      type: z.string(),
-      title: z.string(),
-      status: z.number().int(),
-      detail: z.string(),
-      instance: z.string(),
-      errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
-    })
-    .meta({ id: 'Problem' }),
+  problem: problemSchema,
 };

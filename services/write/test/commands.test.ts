@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
-import { generateApiKey, hashApiKey } from '../src/auth.js';
+import { hashApiKey } from '@pulse/core';
+import { generateApiKey } from '../src/auth.js';
 import { requestFingerprint } from '../src/commands.js';
 
 describe('requestFingerprint', () => {

@@ -1,8 +1,9 @@
 /**
  * Rebuild by backfilling from the write DB, for when Kafka no longer holds every event. The
  * backfill reads one snapshot S of the write DB; the live offsets O are read before S is taken,
- * so every event before O is in S. The shadow starts at O and remembers S: the projector skips
- * (records, but does not apply) the events of transactions visible in S, and applies the rest.
+ * so every event before O is in S. The shadow starts at O, with the event ids applied before O,
+ * and remembers S: the projector skips (records, but does not apply) the events of transactions
+ * visible in S, and applies the rest.
  */
 import pg from 'pg';
 import {
@@ -81,12 +82,16 @@ export async function rebuildFromWriteDb(config: ReplicatorConfig, logger: Logge
   await shadow.connect();
   await writeDb.connect();
   try {
-    // O before S: see the module comment.
+    // O before S: see the module comment. The applied event ids come from the same projection
+    // snapshot as O, so every id copied belongs to an event before O.
+    await shadow.query('begin isolation level repeatable read');
     await shadow.query(
       `insert into projection_offsets (group_id, topic, partition, next_offset)
        select group_id, topic, partition, next_offset from public.projection_offsets where group_id = $1 and topic = $2`,
       [config.PULSE_PROJECTOR_GROUP, config.PULSE_KAFKA_TOPIC],
     );
+    await shadow.query('insert into applied_events select * from public.applied_events');
+    await shadow.query('commit');
     await writeDb.query('begin isolation level repeatable read read only');
     const { rows: snapshotRows } = await writeDb.query<{ snapshot: string }>(
       'select pg_current_snapshot()::text as snapshot',

@@ -1,20 +1,5 @@
-import type { Queryable } from '@pulse/core';
+import type { Queryable, Scope } from '@pulse/core';
 import type pg from 'pg';
-import type { Scope } from '../schemas.js';
-
-export interface ApiKeyRow {
-  id: string;
-  tenant_id: string;
-  scopes: Scope[];
-}
-
-export async function findActiveKey(pool: pg.Pool, keyHash: Buffer): Promise<ApiKeyRow | undefined> {
-  const { rows } = await pool.query<ApiKeyRow>(
-    'select id, tenant_id, scopes from api_keys where key_hash = $1 and revoked_at is null',
-    [keyHash],
-  );
-  return rows[0];
-}
 
 export interface NewApiKey {
   id: string;

@@ -1,0 +1,71 @@
+/** The operator process: reconciles ReplicationLags, serves /metrics, /livez and /readyz, until SIGTERM. */
+import { ConfigError, createHttpApp, createLogger, createTelemetry, serve } from '@pulse/core';
+import { loadOperatorConfig, operatorIdentity, operatorNamespace } from './config.js';
+import { kubeClients } from './controller/kube.js';
+import { createOperatorMetrics } from './controller/metrics.js';
+import { Operator } from './controller/operator.js';
+
+async function main(): Promise<void> {
+  const config = loadOperatorConfig();
+  const logger = createLogger('operator', config.PULSE_LOG_LEVEL);
+  const telemetry = createTelemetry('operator');
+  const namespace = operatorNamespace(config);
+  const identity = operatorIdentity(config);
+  const second = 1000;
+  const operator = new Operator(
+    {
+      namespace,
+      identity,
+      leaderElection: config.PULSE_LEADER_ELECTION_ENABLED
+        ? {
+            leaseName: config.PULSE_LEADER_ELECTION_LEASE_NAME,
+            leaseDurationMs: config.PULSE_LEADER_ELECTION_LEASE_DURATION_SECONDS * second,
+            renewDeadlineMs: config.PULSE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS * second,
+            retryPeriodMs: config.PULSE_LEADER_ELECTION_RETRY_PERIOD_SECONDS * second,
+          }
+        : undefined,
+      concurrency: config.PULSE_OPERATOR_CONCURRENCY,
+      backoff: { initialMs: 500, maxMs: 30 * second },
+      watchTimeoutSeconds: config.PULSE_WATCH_TIMEOUT_SECONDS,
+      reconciler: { prometheusTimeoutMs: config.PULSE_PROMETHEUS_TIMEOUT_MS, conflictRetryMs: second },
+    },
+    {
+      kube: kubeClients(),
+      metrics: createOperatorMetrics(telemetry.registry),
+      tracer: telemetry.tracer,
+      logger,
+    },
+  );
+  const http = createHttpApp({
+    logger,
+    telemetry,
+    bodyLimit: '1kb',
+    readiness: () =>
+      operator.ready
+        ? Promise.resolve()
+        : Promise.reject(new Error('the ReplicationLag watch is not established')),
+    openapi: () => ({
+      openapi: '3.1.0',
+      info: { title: 'Pulse operator (operational endpoints only)', version: '1' },
+      paths: {},
+    }),
+    mount: () => undefined,
+  });
+  operator.start();
+  logger.info({ namespace, identity }, 'operator started');
+  await serve(http, {
+    port: config.PULSE_HTTP_PORT,
+    logger,
+    graceMs: 2_000,
+    onClose: async () => {
+      await operator.stop();
+      await telemetry.shutdown();
+    },
+  });
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) console.error(error.message);
+  else console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,9 @@
+export type { Measurements, MetricSource } from './source.js';
+export {
+  defaultQueries,
+  PrometheusSource,
+  QueryError,
+  queryNumber,
+  type PrometheusQueries,
+  type PrometheusSourceOptions,
+} from './prometheus.js';

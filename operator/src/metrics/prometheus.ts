@@ -1,0 +1,144 @@
+/**
+ * The Prometheus metric source: one instant query per input against the HTTP API
+ * (`/api/v1/query`), run in parallel, each bounded by a timeout. Every query may be replaced through
+ * `spec.prometheus.queries`; docs/operator.md explains the built-in PromQL.
+ */
+import type { PrometheusQueryName } from '../api/constants.js';
+import type { ReplicationLagSpec } from '../api/spec.js';
+import type { StageStatus } from '../api/types.js';
+import type { Measurements, MetricSource } from './source.js';
+
+export type PrometheusQueries = Record<PrometheusQueryName, string>;
+
+/** The built-in PromQL over the replicator's metrics (services/replicator/src/metrics.ts). */
+export function defaultQueries(): PrometheusQueries {
+  // Only the relay leader reports the backlog gauges, but a former leader's last values may linger
+  // until its series go stale: take one value per partition rather than summing duplicates.
+  const backlogPerPartition = 'max by (partition) (pulse_projection_backlog_events)';
+  return {
+    // Events published to Kafka are what arrives at the projection stage.
+    arrivalRate: 'sum(rate(pulse_relay_published_total[1m]))',
+    // Events applied per second of apply time: the throughput of one busy projector (each replica
+    // applies one batch at a time), unlike applied / replicas, which idling drags down. The apply
+    // time excludes the Kafka fetch, so this is an upper bound; an idle window gives 0/0 = NaN.
+    perReplicaRate:
+      'sum(rate(pulse_projection_applied_total[1m]))' +
+      ' / sum(rate(pulse_projection_apply_duration_seconds_sum[1m]))',
+    partitions: `count(${backlogPerPartition})`,
+    relayLagSeconds: `max(pulse_relay_lag_seconds)`,
+    relayBacklog: `max(pulse_relay_unpublished_events)`,
+    projectionLagSeconds: `max(pulse_projection_current_lag_seconds)`,
+    projectionBacklog: `sum(${backlogPerPartition})`,
+    replicaLagSeconds: `max(pulse_replica_lag_seconds)`,
+    replicaLagBytes: `max(pulse_replica_lag_bytes)`,
+  };
+}
+
+interface QueryResponse {
+  status: 'success' | 'error';
+  error?: string;
+  data?:
+    | { resultType: 'vector'; result: { metric: Record<string, string>; value: [number, string] }[] }
+    | { resultType: 'scalar'; result: [number, string] }
+    | { resultType: 'matrix' | 'string'; result: unknown };
+}
+
+export class QueryError extends Error {
+  override name = 'QueryError';
+}
+
+/**
+ * The single number a query answers, or undefined when it answers nothing (no series, NaN, an
+ * infinity). More than one series is an error: summing or picking one would hide a query that
+ * does not say what it means.
+ */
+export async function queryNumber(
+  address: string,
+  promql: string,
+  signal: AbortSignal,
+): Promise<number | undefined> {
+  const url = new URL('api/v1/query', address.endsWith('/') ? address : `${address}/`);
+  url.searchParams.set('query', promql);
+  const response = await fetch(url, { signal });
+  const body = (await response.json().catch(() => undefined)) as QueryResponse | undefined;
+  if (!response.ok || body?.status !== 'success' || body.data === undefined) {
+    throw new QueryError(body?.error ?? `HTTP ${response.status}`);
+  }
+  const { data } = body;
+  let text: string | undefined;
+  if (data.resultType === 'scalar') text = data.result[1];
+  else if (data.resultType === 'vector') {
+    if (data.result.length > 1) throw new QueryError(`returned ${data.result.length} series, not one`);
+    text = data.result[0]?.value[1];
+  } else throw new QueryError(`returned a ${data.resultType}, not a number`);
+  const value = text === undefined ? undefined : Number(text);
+  return value !== undefined && Number.isFinite(value) ? value : undefined;
+}
+
+export interface PrometheusSourceOptions {
+  /** Per query; a Prometheus that does not answer in time counts as missing data. */
+  timeoutMs: number;
+}
+
+export class PrometheusSource implements MetricSource {
+  private readonly address: string;
+  private readonly queries: PrometheusQueries;
+
+  constructor(
+    prometheus: ReplicationLagSpec['prometheus'],
+    private readonly options: PrometheusSourceOptions,
+  ) {
+    this.address = prometheus.address;
+    this.queries = { ...defaultQueries(), ...definedOnly(prometheus.queries ?? {}) };
+  }
+
+  async measure(signal: AbortSignal): Promise<Measurements> {
+    const failures: Measurements['failures'] = [];
+    const names = Object.keys(this.queries) as PrometheusQueryName[];
+    const values = await Promise.all(
+      names.map(async (name) => {
+        try {
+          const bounded = AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]);
+          return await queryNumber(this.address, this.queries[name], bounded);
+        } catch (error) {
+          failures.push({ input: name, message: errorMessage(error) });
+          return undefined;
+        }
+      }),
+    );
+    const v = Object.fromEntries(names.map((name, index) => [name, values[index]])) as Record<
+      PrometheusQueryName,
+      number | undefined
+    >;
+    const stages: StageStatus[] = [
+      { name: 'relay', lagSeconds: v.relayLagSeconds, backlog: v.relayBacklog },
+      { name: 'projection', lagSeconds: v.projectionLagSeconds, backlog: v.projectionBacklog },
+      { name: 'replica', lagSeconds: v.replicaLagSeconds, lagBytes: v.replicaLagBytes },
+    ];
+    return {
+      sample: {
+        arrivalRate: v.arrivalRate,
+        backlog: v.projectionBacklog,
+        perReplicaRate: v.perReplicaRate,
+        lagSeconds: v.projectionLagSeconds,
+        partitions: v.partitions,
+      },
+      stages: stages.map(definedOnly).filter((stage) => Object.keys(stage).length > 1),
+      failures,
+    };
+  }
+}
+
+/** Drops undefined values: the API server would store nothing for them anyway, and tests compare. */
+function definedOnly<T extends object>(record: T): T {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as T;
+}
+
+function errorMessage(error: unknown): string {
+  if (error instanceof Error) {
+    // fetch wraps the interesting part (ECONNREFUSED, a timeout) in its cause.
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}

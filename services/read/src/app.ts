@@ -1,0 +1,68 @@
+/** Assembles the read service's HTTP app: key auth on the write DB, read-your-writes, the routes. */
+import {
+  API_KEY_HEADER,
+  authenticate,
+  createHttpApp,
+  mountRoutes,
+  openApiDocument,
+  problemSchema,
+  requireScope,
+  type HttpApp,
+  type Logger,
+  type Telemetry,
+} from '@pulse/core';
+import type pg from 'pg';
+import type { HistoryRouter } from './history-router.js';
+import { MIN_POSITION_HEADER, minPositionOf, positionWaiter } from './read-your-writes.js';
+import { API_PREFIX, readRoutes, type ReadContext } from './routes.js';
+import type { SyncSources } from './sync-status.js';
+
+export interface ReadAppOptions {
+  /** The write primary: API keys, and what /sync-status reads of the outbox. */
+  primary: pg.Pool;
+  projection: pg.Pool;
+  history: HistoryRouter;
+  kafka: SyncSources['kafka'];
+  readYourWritesTimeoutMs: number;
+  logger: Logger;
+  telemetry: Telemetry;
+}
+
+export function createReadApp(options: ReadAppOptions): HttpApp {
+  const { primary, projection, history, telemetry } = options;
+  const routes = readRoutes({
+    projection,
+    history,
+    sync: { primary, projection, history, kafka: options.kafka },
+  });
+  const waiter = positionWaiter(projection, options.readYourWritesTimeoutMs, telemetry.registry);
+  const openapi = openApiDocument(routes, {
+    title: 'Pulse read API',
+    version: '1',
+    prefix: API_PREFIX,
+    apiKeyHeader: API_KEY_HEADER,
+    problemSchema,
+  });
+
+  return createHttpApp({
+    logger: options.logger,
+    telemetry,
+    bodyLimit: '1kb',
+    readiness: async () => {
+      await Promise.all([primary.query('select 1'), projection.query('select 1')]);
+    },
+    openapi: () => openapi,
+    mount: (app) => {
+      mountRoutes<ReadContext>(app, routes, {
+        prefix: API_PREFIX,
+        prepare: async (_route, req) => {
+          const principal = await authenticate(primary, req.get(API_KEY_HEADER));
+          requireScope(principal, 'read');
+          const minPosition = minPositionOf(req.get(MIN_POSITION_HEADER));
+          if (minPosition) await waiter.wait(minPosition);
+          return { principal, minPosition };
+        },
+      });
+    },
+  });
+}

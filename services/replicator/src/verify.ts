@@ -1,0 +1,155 @@
+/**
+ * Reconciles the write DB (the truth) with the projections for one tenant and time range:
+ * count, sum, min and max per service per hour and gauge, the latest sample per service, and the
+ * open threshold alerts that the latest samples imply. Every difference is reported.
+ */
+import { DEFAULT_ALERT_RULES, type AlertRules } from '@pulse/core';
+import type pg from 'pg';
+import { evaluateThresholds } from './projection/alerts.js';
+
+export interface VerifyScope {
+  tenantId: string;
+  from: Date;
+  to: Date;
+}
+
+export interface Difference {
+  what: string;
+  key: string;
+  write: unknown;
+  projection: unknown;
+}
+
+const GAUGES = ['cpu_usage', 'memory_usage', 'disk_usage', 'load_avg'] as const;
+
+/** Float sums differ in the last bits with summation order; anything beyond that is a real difference. */
+const sameNumber = (a: number | null, b: number | null): boolean =>
+  a === b || (a !== null && b !== null && Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b)));
+
+type HourlyRow = { service_id: string; hour: Date; samples: string } & Record<
+  string,
+  number | string | Date | null
+>;
+
+export async function verifyTenant(
+  writeDb: pg.ClientBase,
+  projectionDb: pg.ClientBase,
+  scope: VerifyScope,
+): Promise<Difference[]> {
+  const differences: Difference[] = [];
+  const aggregates = GAUGES.flatMap((g) => [
+    `sum(${g}) as ${g}_sum`,
+    `min(${g}) as ${g}_min`,
+    `max(${g}) as ${g}_max`,
+  ]);
+  const { rows: written } = await writeDb.query<HourlyRow>(
+    `select m.service_id::text, date_trunc('hour', m.observed_at, 'UTC') as hour, count(*) as samples, ${aggregates.join(', ')}
+       from system_metrics m join services s on s.id = m.service_id
+      where s.tenant_id = $1 and m.observed_at >= $2 and m.observed_at < $3
+      group by 1, 2`,
+    [scope.tenantId, scope.from, scope.to],
+  );
+  const { rows: projected } = await projectionDb.query<HourlyRow>(
+    `select service_id::text, hour, samples, ${GAUGES.flatMap((g) => [`${g}_sum`, `${g}_min`, `${g}_max`]).join(', ')}
+       from metrics_hourly where tenant_id = $1 and hour >= date_trunc('hour', $2::timestamptz, 'UTC') and hour < $3`,
+    [scope.tenantId, scope.from, scope.to],
+  );
+  const keyOf = (row: HourlyRow) => `${row.service_id} ${row.hour.toISOString()}`;
+  const projectedByKey = new Map(projected.map((row) => [keyOf(row), row]));
+  for (const row of written) {
+    const key = keyOf(row);
+    const other = projectedByKey.get(key);
+    projectedByKey.delete(key);
+    if (!other) {
+      differences.push({ what: 'hourly bucket missing', key, write: Number(row.samples), projection: null });
+      continue;
+    }
+    if (Number(row.samples) !== Number(other.samples)) {
+      differences.push({
+        what: 'hourly count',
+        key,
+        write: Number(row.samples),
+        projection: Number(other.samples),
+      });
+    }
+    for (const column of GAUGES.flatMap((g) => [`${g}_sum`, `${g}_min`, `${g}_max`])) {
+      const a = row[column] as number | null;
+      const b = other[column] as number | null;
+      if (!sameNumber(a, b)) differences.push({ what: `hourly ${column}`, key, write: a, projection: b });
+    }
+  }
+  for (const [key, row] of projectedByKey) {
+    differences.push({
+      what: 'hourly bucket not in the write DB',
+      key,
+      write: null,
+      projection: Number(row.samples),
+    });
+  }
+  differences.push(...(await verifyLatest(writeDb, projectionDb, scope.tenantId)));
+  return differences;
+}
+
+interface LatestRow {
+  service_id: string;
+  observed_at: Date;
+  cpu_usage: number;
+  memory_usage: number;
+  disk_usage: number;
+}
+
+async function verifyLatest(
+  writeDb: pg.ClientBase,
+  projectionDb: pg.ClientBase,
+  tenantId: string,
+): Promise<Difference[]> {
+  const differences: Difference[] = [];
+  const { rows: written } = await writeDb.query<LatestRow>(
+    `select distinct on (m.service_id) m.service_id::text, m.observed_at, m.cpu_usage, m.memory_usage, m.disk_usage
+       from system_metrics m join services s on s.id = m.service_id
+      where s.tenant_id = $1 order by m.service_id, m.observed_at desc`,
+    [tenantId],
+  );
+  const { rows: projected } = await projectionDb.query<LatestRow>(
+    'select service_id::text, observed_at, cpu_usage, memory_usage, disk_usage from metrics_latest where tenant_id = $1',
+    [tenantId],
+  );
+  const { rows: ruleRows } = await writeDb.query<{ alert_rules: AlertRules }>(
+    'select alert_rules from tenants where id = $1',
+    [tenantId],
+  );
+  const rules = ruleRows[0]?.alert_rules ?? DEFAULT_ALERT_RULES;
+  const { rows: openAlerts } = await projectionDb.query<{ service_id: string; rule: string }>(
+    `select service_id::text, rule from alerts where tenant_id = $1 and state = 'open' and rule <> 'heartbeat'`,
+    [tenantId],
+  );
+  const open = new Set(openAlerts.map((a) => `${a.service_id} ${a.rule}`));
+  const projectedById = new Map(projected.map((row) => [row.service_id, row]));
+  for (const row of written) {
+    const other = projectedById.get(row.service_id);
+    if (other?.observed_at.getTime() !== row.observed_at.getTime() || other.cpu_usage !== row.cpu_usage) {
+      differences.push({
+        what: 'latest sample',
+        key: row.service_id,
+        write: { observed_at: row.observed_at.toISOString(), cpu_usage: row.cpu_usage },
+        projection: other
+          ? { observed_at: other.observed_at.toISOString(), cpu_usage: other.cpu_usage }
+          : null,
+      });
+    }
+    const sample = {
+      ...row,
+      observed_at: row.observed_at.toISOString(),
+      load_avg: 0,
+      network_rx_bytes: 0,
+      network_tx_bytes: 0,
+    };
+    for (const verdict of evaluateThresholds(sample, rules)) {
+      const key = `${row.service_id} ${verdict.rule}`;
+      if (verdict.breached !== open.has(key)) {
+        differences.push({ what: 'open alert', key, write: verdict.breached, projection: open.has(key) });
+      }
+    }
+  }
+  return differences;
+}

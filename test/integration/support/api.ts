@@ -1,0 +1,77 @@
+/** A client of the write API for suites: JSON in and out, the API key, and the position tokens. */
+import { randomBytes } from 'node:crypto';
+import { parsePosition, type Position } from '@pulse/core';
+import type pg from 'pg';
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+export async function call(
+  baseUrl: string,
+  method: string,
+  path: string,
+  key: string,
+  body?: unknown,
+): Promise<Reply> {
+  const response = await fetch(`${baseUrl}/api/v1${path}`, {
+    method,
+    headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
+}
+
+export async function expectStatus(reply: Promise<Reply>, status: number): Promise<Record<string, unknown>> {
+  const answer = await reply;
+  if (answer.status !== status)
+    throw new Error(`expected ${status}, got ${answer.status}: ${JSON.stringify(answer.body)}`);
+  return answer.body;
+}
+
+export const newAdminKey = (): string => `admin-${randomBytes(16).toString('hex')}`;
+
+/** A tenant with a write+read key, through the admin API. */
+export async function createTenant(
+  writeUrl: string,
+  adminKey: string,
+): Promise<{ tenantId: string; key: string }> {
+  const tenant = await expectStatus(
+    call(writeUrl, 'POST', '/tenants', adminKey, { name: `t-${randomBytes(4).toString('hex')}` }),
+    201,
+  );
+  const tenantId = String(tenant.id);
+  const key = await expectStatus(
+    call(writeUrl, 'POST', `/tenants/${tenantId}/api-keys`, adminKey, {
+      name: 'suite',
+      scopes: ['write', 'read'],
+    }),
+    201,
+  );
+  return { tenantId, key: String(key.key) };
+}
+
+export function positionOf(body: Record<string, unknown>): Position {
+  const position = parsePosition(String(body.position));
+  if (!position) throw new Error(`not a position token: ${String(body.position)}`);
+  return position;
+}
+
+/** Whether the projection has applied every event of these positions. */
+export async function positionsApplied(projectionDb: pg.ClientBase, positions: Position[]): Promise<boolean> {
+  const wanted = positions.filter((p) => p.events > 0);
+  if (wanted.length === 0) return true;
+  const { rows } = await projectionDb.query<{ position: string; n: string }>(
+    `select position::text, count(*) as n from applied_events where position = any($1::xid8[]) group by 1`,
+    [wanted.map((p) => p.txid)],
+  );
+  const applied = new Map(rows.map((row) => [row.position, Number(row.n)]));
+  return wanted.every((p) => (applied.get(p.txid) ?? 0) >= p.events);
+}
