@@ -58,6 +58,7 @@ export async function startPipeline(
   });
   await waitFor('the demo seed to finish', () => seed.exit, { timeoutMs: 300_000, intervalMs: 500 });
   if (seed.exit?.code !== 0) throw new Error(`demo seed failed; see ${seed.logFile}`);
+  await seed.stop(); // already ended: this only clears its pid file
   ManagedProcess.start(stack.runDir, {
     name: 'demo-traffic',
     command: process.execPath,

@@ -38,6 +38,7 @@ export class ManagedProcess {
   exit: ExitInfo | undefined;
 
   private constructor(
+    readonly runDir: string,
     readonly spec: ProcessSpec,
     readonly pid: number,
     readonly logFile: string,
@@ -65,7 +66,7 @@ export class ManagedProcess {
     writeFileSync(pidFile, `${child.pid}\n${spec.stopSignal ?? 'SIGTERM'}\n`);
     // Every pid ever started here, so a check can prove that none is left after a stop.
     appendFileSync(join(pidDir, 'history'), `${spec.name} ${child.pid}\n`);
-    const managed = new ManagedProcess(spec, child.pid, logFile, pidFile);
+    const managed = new ManagedProcess(runDir, spec, child.pid, logFile, pidFile);
     child.on('exit', (code, signal) => {
       managed.exit = { code, signal };
     });
@@ -79,6 +80,12 @@ export class ManagedProcess {
   }
 
   startError: Error | undefined;
+
+  /** Runs the same command again (same log, pid file, data and ports): a server a test stopped on purpose. */
+  restart(): ManagedProcess {
+    if (!this.exit && groupAlive(this.pid)) throw new Error(`${this.spec.name} is still running`);
+    return ManagedProcess.start(this.runDir, this.spec);
+  }
 
   /** An error if the process has already ended, for `waitFor`'s `abortIf`. */
   exitedError(): Error | undefined {

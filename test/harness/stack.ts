@@ -120,6 +120,27 @@ export class Stack {
     return new Stack(info, processes);
   }
 
+  /**
+   * Stops one process of the stack (a fault a test injects); `startProcess` runs it again with the
+   * same command, data and ports. The caller waits for it to serve.
+   */
+  async stopProcess(name: string): Promise<void> {
+    await this.processNamed(name).stop();
+  }
+
+  startProcess(name: string): ManagedProcess {
+    const stopped = this.processNamed(name);
+    const restarted = stopped.restart();
+    this.processes[this.processes.indexOf(stopped)] = restarted;
+    return restarted;
+  }
+
+  private processNamed(name: string): ManagedProcess {
+    const found = this.processes.find((p) => p.spec.name === name);
+    if (!found) throw new Error(`the stack has no process named ${name}`);
+    return found;
+  }
+
   async stop(): Promise<void> {
     for (const p of [...this.processes].reverse()) await p.stop();
     rmSync(join(this.info.runDir, 'stack.json'), { force: true });

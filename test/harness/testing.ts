@@ -17,10 +17,22 @@ export interface TestStack {
   release: () => Promise<void>;
 }
 
-export async function isolatedStack(components: ComponentName[]): Promise<TestStack> {
+/** A stack of this suite's own, whose servers it may stop and start again (fault injection). */
+export interface IsolatedStack extends TestStack {
+  stopProcess: (name: string) => Promise<void>;
+  startProcess: (name: string) => void;
+}
+
+export async function isolatedStack(components: ComponentName[]): Promise<IsolatedStack> {
   // Under /tmp rather than the repo: short paths, and the postgres user can reach them.
   const stack = await Stack.start({ runDir: mkdtempSync(join(tmpdir(), 'pulse-test-')), components });
-  return { info: stack.info, env: stack.env, release: () => stack.destroy() };
+  return {
+    info: stack.info,
+    env: stack.env,
+    release: () => stack.destroy(),
+    stopProcess: (name) => stack.stopProcess(name),
+    startProcess: (name) => void stack.startProcess(name),
+  };
 }
 
 export async function testStack(components: ComponentName[]): Promise<TestStack> {

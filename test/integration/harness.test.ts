@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { groupAlive, startedProcesses } from '../harness/process.js';
 import { Stack } from '../harness/stack.js';
 import { repoRoot } from '../harness/tools.js';
+import { waitFor } from '../harness/wait.js';
 
 const run = promisify(execFile);
 
@@ -102,6 +103,76 @@ describe('local stack harness', () => {
         'kafka',
         'prometheus',
       ]);
+    } finally {
+      await cli(['down']).catch(() => undefined);
+      rmSync(runDir, { recursive: true, force: true });
+    }
+  });
+
+  it('`up` runs the pipeline with demo traffic under a supervisor; `down` stops it all', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'pulse-up-'));
+    const cli = (args: string[]) =>
+      run('node', ['--import', 'tsx', join(repoRoot, 'test/harness/cli.ts'), ...args, '--run-dir', runDir], {
+        cwd: repoRoot,
+      });
+    try {
+      const up = await cli(['up', '--base-port', '18500', '--demo-rate', '10', '--demo-duration', '300']);
+      assert.match(
+        up.stdout,
+        /curl -s -H "X-API-Key: [^"]+" http:\/\/127\.0\.0\.1:18541\/api\/v1\/dashboard/,
+      );
+      const env = Object.fromEntries(
+        readFileSync(join(runDir, 'env'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((line) => /^export ([A-Z_]+)='(.*)'$/.exec(line)?.slice(1) ?? []),
+      ) as Record<string, string>;
+      const dashboard = async () => {
+        const response = await fetch(`${env.PULSE_READ_URL}/api/v1/dashboard`, {
+          headers: { 'x-api-key': env.PULSE_API_KEY ?? '' },
+        });
+        return (await response.json()) as { services: { total: number; by_health: { healthy: number } } };
+      };
+      const seen = await waitFor(
+        'the demo services on the dashboard',
+        async () => {
+          const body = await dashboard();
+          return body.services.by_health.healthy === 8 ? body : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      assert.equal(seen.services.total, 8);
+
+      // The supervisor brings a killed service back.
+      const supervisor = Number(readFileSync(join(runDir, 'run', 'write.pid'), 'utf8').split('\n')[0]);
+      const child = Number((await run('pgrep', ['-P', String(supervisor)])).stdout.trim());
+      process.kill(child, 'SIGKILL');
+      await waitFor(
+        'the write service restarted',
+        async () => {
+          const now = (
+            await run('pgrep', ['-P', String(supervisor)]).catch(() => ({ stdout: '' }))
+          ).stdout.trim();
+          return (
+            now !== '' &&
+            Number(now) !== child &&
+            (await fetch(`${env.PULSE_WRITE_URL}/readyz`).then(
+              (r) => r.ok,
+              () => false,
+            ))
+          );
+        },
+        { timeoutMs: 30_000, intervalMs: 250 },
+      );
+
+      const down = await cli(['down']);
+      assert.match(down.stdout, /stopped: .*demo-traffic, read, replicator, write, prometheus/);
+      for (const { name, pid } of startedProcesses(runDir))
+        assert.equal(groupAlive(pid), false, `${name} is gone`);
+      assert.equal(
+        (await run('pgrep', ['-P', String(supervisor)]).catch(() => ({ stdout: '' }))).stdout.trim(),
+        '',
+      );
     } finally {
       await cli(['down']).catch(() => undefined);
       rmSync(runDir, { recursive: true, force: true });

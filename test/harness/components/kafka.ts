@@ -57,6 +57,18 @@ export function kafkaClient(brokers: string, clientId = 'pulse-harness'): Kafka 
   });
 }
 
+/** Whether the broker answers metadata requests (it is up, or back after a restart). */
+export async function kafkaServes(brokers: string): Promise<boolean> {
+  const admin = kafkaClient(brokers).admin();
+  await admin.connect();
+  try {
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function startKafka(ctx: StackContext): Promise<Started> {
   const root = join(ctx.runDir, 'kafka');
   const logDir = join(root, 'data');
@@ -90,20 +102,11 @@ export async function startKafka(ctx: StackContext): Promise<Started> {
   });
   const brokers = `127.0.0.1:${ctx.ports.kafka}`;
   try {
-    await waitFor(
-      `kafka to serve metadata on ${brokers}`,
-      async () => {
-        const admin = kafkaClient(brokers).admin();
-        await admin.connect();
-        try {
-          const cluster = await admin.describeCluster();
-          return cluster.brokers.length > 0;
-        } finally {
-          await admin.disconnect();
-        }
-      },
-      { timeoutMs: 90_000, intervalMs: 500, abortIf: () => broker.exitedError() },
-    );
+    await waitFor(`kafka to serve metadata on ${brokers}`, () => kafkaServes(brokers), {
+      timeoutMs: 90_000,
+      intervalMs: 500,
+      abortIf: () => broker.exitedError(),
+    });
   } catch (error) {
     await broker.stop();
     throw error;
