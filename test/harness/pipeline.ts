@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { call, expectStatus } from './api.js';
 import { ManagedProcess } from './process.js';
 import { startService } from './services.js';
 import type { StackInfo } from './stack.js';
@@ -82,22 +83,6 @@ function adminKeyOf(runDir: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-async function adminPost(
-  writeUrl: string,
-  adminKey: string,
-  path: string,
-  body: unknown,
-): Promise<Record<string, unknown>> {
-  const response = await fetch(`${writeUrl}/api/v1${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': adminKey },
-    body: JSON.stringify(body),
-  });
-  const answer = (await response.json()) as Record<string, unknown>;
-  if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${JSON.stringify(answer)}`);
-  return answer;
-}
-
 /** The demo tenant and its write+read key, created once per run dir and kept there. */
 async function ensureDemoTenant(
   runDir: string,
@@ -106,14 +91,14 @@ async function ensureDemoTenant(
 ): Promise<DemoCredentials> {
   const file = join(runDir, 'demo.json');
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials;
-  const tenant = await adminPost(writeUrl, adminKey, '/tenants', {
-    name: `demo-${randomBytes(3).toString('hex')}`,
-  });
+  const name = `demo-${randomBytes(3).toString('hex')}`;
+  const tenant = await expectStatus(call(writeUrl, 'POST', '/tenants', adminKey, { name }), 201);
   const tenantId = String(tenant.id);
-  const key = await adminPost(writeUrl, adminKey, `/tenants/${tenantId}/api-keys`, {
-    name: 'demo',
-    scopes: ['write', 'read'],
-  });
+  const keyRequest = { name: 'demo', scopes: ['write', 'read'] };
+  const key = await expectStatus(
+    call(writeUrl, 'POST', `/tenants/${tenantId}/api-keys`, adminKey, keyRequest),
+    201,
+  );
   const credentials = { adminKey, tenantId, apiKey: String(key.key) };
   writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
   return credentials;

@@ -14,6 +14,12 @@ import { waitFor } from '../harness/wait.js';
 
 const run = promisify(execFile);
 
+/** `make up`/`make down` as a person runs them, in a run dir of the test's own. */
+const stackCli = (runDir: string) => (args: string[]) =>
+  run('node', ['--import', 'tsx', join(repoRoot, 'test/harness/cli.ts'), ...args, '--run-dir', runDir], {
+    cwd: repoRoot,
+  });
+
 function assertNothingLeft(runDir: string, expected: string[]): void {
   const started = startedProcesses(runDir);
   assert.deepEqual(
@@ -58,10 +64,7 @@ describe('local stack harness', () => {
 
   it('`up` writes a sourceable env and pid files; `down` leaves no process behind', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'pulse-cli-'));
-    const cli = (args: string[]) =>
-      run('node', ['--import', 'tsx', join(repoRoot, 'test/harness/cli.ts'), ...args, '--run-dir', runDir], {
-        cwd: repoRoot,
-      });
+    const cli = stackCli(runDir);
     try {
       const up = await cli(['up', '--base-port', '18400', '--infra-only']);
       assert.match(up.stdout, /PULSE_KAFKA_BROKERS=127\.0\.0\.1:18410/);
@@ -111,10 +114,7 @@ describe('local stack harness', () => {
 
   it('`up` runs the pipeline with demo traffic under a supervisor; `down` stops it all', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'pulse-up-'));
-    const cli = (args: string[]) =>
-      run('node', ['--import', 'tsx', join(repoRoot, 'test/harness/cli.ts'), ...args, '--run-dir', runDir], {
-        cwd: repoRoot,
-      });
+    const cli = stackCli(runDir);
     try {
       const up = await cli(['up', '--base-port', '18500', '--demo-rate', '10', '--demo-duration', '300']);
       assert.match(

@@ -2,39 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { parsePosition, type Position } from '@pulse/core';
 import type pg from 'pg';
+import { call, expectStatus } from '../../harness/api.js';
 
-export interface Reply {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-export async function call(
-  baseUrl: string,
-  method: string,
-  path: string,
-  key: string,
-  body?: unknown,
-): Promise<Reply> {
-  const response = await fetch(`${baseUrl}/api/v1${path}`, {
-    method,
-    headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-  };
-}
-
-export async function expectStatus(reply: Promise<Reply>, status: number): Promise<Record<string, unknown>> {
-  const answer = await reply;
-  if (answer.status !== status)
-    throw new Error(`expected ${status}, got ${answer.status}: ${JSON.stringify(answer.body)}`);
-  return answer.body;
-}
+export { call, expectStatus, type Reply } from '../../harness/api.js';
 
 export const newAdminKey = (): string => `admin-${randomBytes(16).toString('hex')}`;
 
