@@ -283,15 +283,18 @@ function replicationLag(name: string, prometheus: string, extra: Record<string, 
 }
 
 /**
- * The built-in queries, narrowed to this test's target: a shared Prometheus also scrapes other
- * suites' replicators. (The isolated suite below runs the built-in queries unchanged.)
+ * The built-in queries, narrowed to this test's target (a shared Prometheus also scrapes other
+ * suites' replicators) and with 10 s rate windows: rate() over a series younger than its window
+ * understates the rate, and the built-in 1 m would make the test wait a minute for true values.
+ * The isolated suite below runs the built-in queries unchanged.
  */
 function scopedQueries(instance: string): Record<string, string> {
   const s = (metric: string) => `${metric}{instance_name="${instance}"}`;
+  const rate = (metric: string) => `sum(rate(${s(metric)}[10s]))`;
   const backlog = `max by (partition) (${s('pulse_projection_backlog_events')})`;
   return {
-    arrivalRate: `sum(rate(${s('pulse_relay_published_total')}[1m]))`,
-    perReplicaRate: `sum(rate(${s('pulse_projection_applied_total')}[1m])) / sum(rate(${s('pulse_projection_apply_duration_seconds_sum')}[1m]))`,
+    arrivalRate: rate('pulse_relay_published_total'),
+    perReplicaRate: `${rate('pulse_projection_applied_total')} / ${rate('pulse_projection_apply_duration_seconds_sum')}`,
     partitions: `count(${backlog})`,
     relayLagSeconds: `max(${s('pulse_relay_lag_seconds')})`,
     relayBacklog: `max(${s('pulse_relay_unpublished_events')})`,
@@ -370,10 +373,11 @@ describe('operator: scaling the replicator on a real API server and Prometheus',
 
     // LAG = relay 1.5 s + projection 3 s; BACKLOG = 30 unpublished + 20 000 offsets.
     const row = await waitFor(
-      'kubectl get rlag to show 4 current replicas',
+      'kubectl get rlag to show 4 current replicas at the full rate',
       async () => {
         const out = await scene.kubectl(['get', 'rlag', name, '--no-headers']);
-        return out.split(/\s+/)[5] === '4' ? out : undefined;
+        const columns = out.split(/\s+/);
+        return columns[4] === '100' && columns[5] === '4' ? out : undefined;
       },
       WAIT,
     );
@@ -558,7 +562,8 @@ describe('operator: surviving an API server restart', () => {
 async function restartApiServer(runDir: string): Promise<ManagedProcess> {
   const pid = Number(readFileSync(join(runDir, 'run', 'kube-apiserver.pid'), 'utf8').split('\n')[0]);
   const [command = '', ...args] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  process.kill(pid, 'SIGTERM');
+  // A crash rather than a clean stop: the harsher case, and the connections drop at once.
+  process.kill(-pid, 'SIGKILL');
   await waitFor('kube-apiserver to exit', () => !isAlive(pid), { timeoutMs: 30_000, intervalMs: 100 });
   return ManagedProcess.start(runDir, { name: 'kube-apiserver', command, args });
 }

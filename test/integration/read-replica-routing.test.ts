@@ -204,7 +204,8 @@ describe('read service: raw history routing', () => {
       { timeoutMs: 30_000 },
     );
     const reply = await raw(read);
-    if (reply.status !== 200) console.log(readFileSync(read.process.logFile, 'utf8'));
+    // Should it fail, the service's log says why.
+    assert.equal(reply.status, 200, readFileSync(read.process.logFile, 'utf8'));
     assert.equal(servedBy(reply), 'primary');
     assert.deepEqual(cpuValues(reply), [11, 22]);
     const status = await call(read.url, 'GET', '/sync-status', { key });

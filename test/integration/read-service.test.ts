@@ -283,10 +283,11 @@ describe('read service', () => {
 
   it('filters services by label and health and pages them stably while services register', async () => {
     const names = ['a', 'b', 'c', 'd', 'e'].map((letter) => `page-${letter}`);
-    let position = '';
-    for (const name of names)
-      position = (await register(alpha.keys.readWrite, name, { tier: 'page' })).position;
-    await getAt('/services', alpha.keys.read, position);
+    // Each service's events travel on its own partition: wait for every registration, not the last.
+    for (const name of names) {
+      const { position } = await register(alpha.keys.readWrite, name, { tier: 'page' });
+      ok(await getAt('/services', alpha.keys.read, position));
+    }
 
     const filtered = ok(await get('/services?label=env:prod&label=team:pay', alpha.keys.read));
     assert.deepEqual(
@@ -314,7 +315,7 @@ describe('read service', () => {
       const added = await register(alpha.keys.readWrite, `page-${['0', 'bb', 'zz'][round % 3]}-${round}`, {
         tier: 'page',
       });
-      await getAt('/services', alpha.keys.read, added.position);
+      ok(await getAt('/services', alpha.keys.read, added.position));
       round++;
     } while (cursor);
     assert.equal(new Set(seen).size, seen.length, `no service twice: ${seen.join(',')}`);

@@ -18,6 +18,8 @@ export interface CallOptions {
   key?: string | undefined;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Abort the request after this long (the default: no limit). */
+  timeoutMs?: number;
 }
 
 export async function call(
@@ -34,6 +36,7 @@ export async function call(
       ...options.headers,
     },
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    ...(options.timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(options.timeoutMs) }),
   });
   const text = await response.text();
   return {
