@@ -2,9 +2,11 @@
  * `make up`'s second half: Pulse's own services on top of the local stack, supervised, with a demo
  * tenant and bounded demo traffic, so the dashboards have something to show.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { call, expectStatus } from './api.js';
 import { ManagedProcess } from './process.js';
 import { startService } from './services.js';
@@ -12,8 +14,10 @@ import type { StackInfo } from './stack.js';
 import { repoRoot } from './tools.js';
 import { waitFor } from './wait.js';
 
+const run = promisify(execFile);
+
 /** Start order; `make down` stops them in reverse, before the stack under them. */
-export const pipelineProcesses = ['write', 'replicator', 'read', 'demo-traffic'];
+export const pipelineProcesses = ['write', 'replicator', 'read', 'operator', 'demo-traffic'];
 
 interface DemoCredentials {
   adminKey: string;
@@ -48,6 +52,9 @@ export async function startPipeline(
     PULSE_ADMIN_KEY: adminKey,
     PULSE_DEMO_TENANT_ID: demo.tenantId,
   });
+
+  if (stack.components.includes('controlplane'))
+    await startOperator({ ...stack, env: { ...stack.env, ...env } });
 
   const cli = join(repoRoot, 'services/write/dist/cli.js');
   const cliEnv = { ...stack.env, ...env };
@@ -102,4 +109,53 @@ async function ensureDemoTenant(
   const credentials = { adminKey, tenantId, apiKey: String(key.key) };
   writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
   return credentials;
+}
+
+/**
+ * With the local control plane: the ReplicationLag CRD, a `replicator` Deployment standing in for
+ * the local replicator processes (there are no nodes, so it never runs a pod), a ReplicationLag
+ * reading the local Prometheus, and the operator, so that `kubectl get rlag` shows the real lag.
+ */
+async function startOperator(stack: StackInfo): Promise<void> {
+  const kubectl = (args: string[], input?: string) => {
+    const child = run('kubectl', ['--kubeconfig', stack.env.KUBECONFIG ?? '', ...args]);
+    child.child.stdin?.end(input);
+    return child;
+  };
+  await kubectl(['apply', '--server-side', '-f', join(repoRoot, 'charts/pulse/crds')]);
+  await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/replicationlags.pulse.dev']);
+  const resources = [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'replicator', namespace: 'default', labels: { app: 'replicator' } },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'replicator' } },
+        template: {
+          metadata: { labels: { app: 'replicator' } },
+          spec: { containers: [{ name: 'replicator', image: 'pulse.invalid/replicator:local' }] },
+        },
+      },
+    },
+    {
+      apiVersion: 'pulse.dev/v1alpha1',
+      kind: 'ReplicationLag',
+      metadata: { name: 'pulse', namespace: 'default' },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'replicator' },
+        prometheus: { address: stack.env.PULSE_PROMETHEUS_URL },
+        targetLagSeconds: 5,
+        minReplicas: 1,
+        maxReplicas: 12,
+        pollIntervalSeconds: 5,
+      },
+    },
+  ];
+  await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: resources }));
+  await startService(stack, 'operator', {
+    port: stack.ports.operator,
+    supervised: true,
+    env: { PULSE_OPERATOR_NAMESPACE: 'default' },
+  });
 }

@@ -11,10 +11,10 @@ import { addScrapeTarget } from './components/prometheus.js';
 import { repoRoot } from './tools.js';
 import { probe, waitFor } from './wait.js';
 
-export type ServiceName = 'write' | 'replicator' | 'read';
+export type ServiceName = 'write' | 'replicator' | 'read' | 'operator';
 
 export const serviceEntry = (name: ServiceName): string =>
-  join(repoRoot, 'services', name, 'dist', 'main.js');
+  join(repoRoot, name === 'operator' ? 'operator' : join('services', name), 'dist', 'main.js');
 
 export interface ServiceOptions {
   /** Process name (pid file, log): defaults to the service name; use another for a second replica. */

@@ -116,7 +116,17 @@ describe('local stack harness', () => {
     const runDir = mkdtempSync(join(tmpdir(), 'pulse-up-'));
     const cli = stackCli(runDir);
     try {
-      const up = await cli(['up', '--base-port', '18500', '--demo-rate', '10', '--demo-duration', '300']);
+      const up = await cli([
+        'up',
+        '--base-port',
+        '18500',
+        '--with',
+        'controlplane',
+        '--demo-rate',
+        '10',
+        '--demo-duration',
+        '300',
+      ]);
       assert.match(
         up.stdout,
         /curl -s -H "X-API-Key: [^"]+" http:\/\/127\.0\.0\.1:18541\/api\/v1\/dashboard/,
@@ -143,6 +153,21 @@ describe('local stack harness', () => {
       );
       assert.equal(seen.services.total, 8);
 
+      // With the control plane, the operator publishes the pipeline's lag on the ReplicationLag.
+      const rlag = await waitFor(
+        'kubectl get rlag to show the lag',
+        async () => {
+          const out = (await run('kubectl', ['--kubeconfig', env.KUBECONFIG ?? '', 'get', 'rlag', 'pulse']))
+            .stdout;
+          return /deploy\/replicator\s+\d+(\.\d+)?m?s\s+\d+/.test(out) ? out : undefined;
+        },
+        { timeoutMs: 90_000, intervalMs: 1_000 },
+      );
+      assert.match(
+        rlag,
+        /^NAME\s+TARGET\s+LAG\s+BACKLOG\s+RATE\/S\s+REPLICAS\s+DESIRED\s+REPLICA-LAG\s+AGE/m,
+      );
+
       // The supervisor brings a killed service back.
       const supervisor = Number(readFileSync(join(runDir, 'run', 'write.pid'), 'utf8').split('\n')[0]);
       const child = Number((await run('pgrep', ['-P', String(supervisor)])).stdout.trim());
@@ -166,7 +191,10 @@ describe('local stack harness', () => {
       );
 
       const down = await cli(['down']);
-      assert.match(down.stdout, /stopped: .*demo-traffic, read, replicator, write, prometheus/);
+      assert.match(
+        down.stdout,
+        /stopped: .*demo-traffic, operator, read, replicator, write, kube-controller-manager/,
+      );
       for (const { name, pid } of startedProcesses(runDir))
         assert.equal(groupAlive(pid), false, `${name} is gone`);
       assert.equal(
