@@ -3,11 +3,10 @@
  * projection backlog comes from Kafka's log-end offsets against the offsets the projectors stored
  * (the replicator's own definition, projectionBacklog); the rest from the databases.
  */
-import { projectionBacklog } from '@pulse/replicator';
 import type { Admin } from 'kafkajs';
 import type pg from 'pg';
 import type { HistoryRouter, ReplicaReport } from './history-router.js';
-import { relayState, type RelayState } from './repositories/history.js';
+import { projectionBacklog, relayState, type RelayState } from '@pulse/replicator';
 import { applyProgress, type ApplyProgress } from './repositories/positions.js';
 import type { Stage } from './schemas.js';
 

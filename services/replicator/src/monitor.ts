@@ -9,7 +9,7 @@ import { withTransaction, type Logger } from '@pulse/core';
 import type { ProjectionMetrics, RelayMetrics } from './metrics.js';
 import { openMissingHeartbeatAlerts } from './projection/heartbeats.js';
 import { pendingDeadLetters, storedOffsets } from './projection/store.js';
-import { oldestUnpublishedAgeSeconds, purgePublished } from './relay/outbox.js';
+import { purgePublished, relayState } from './relay/outbox.js';
 
 export interface MonitorOptions {
   writePool: pg.Pool;
@@ -24,16 +24,9 @@ export interface MonitorOptions {
 }
 
 export async function reportRelayLag(options: MonitorOptions): Promise<void> {
-  const db = await options.writePool.connect();
-  try {
-    options.relayMetrics.lag.set(await oldestUnpublishedAgeSeconds(db));
-    const { rows } = await db.query<{ n: number }>(
-      'select count(*)::int as n from outbox where published_at is null',
-    );
-    options.relayMetrics.unpublished.set(rows[0]?.n ?? 0);
-  } finally {
-    db.release();
-  }
+  const state = await relayState(options.writePool);
+  options.relayMetrics.lag.set(Math.max(0, state.lagSeconds));
+  options.relayMetrics.unpublished.set(state.unpublished);
 }
 
 /** Backlog per partition = log-end offset minus the next offset the projection will apply. */

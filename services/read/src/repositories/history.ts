@@ -76,18 +76,3 @@ export async function replayState(db: pg.ClientBase, txid: string | undefined): 
   );
   return onlyRow(rows);
 }
-
-export interface RelayState {
-  lagSeconds: number;
-  unpublished: number;
-}
-
-/** The relay stage: age of the oldest unpublished outbox row (0 when none) and how many there are. */
-export async function relayState(db: pg.Pool): Promise<RelayState> {
-  const { rows } = await db.query<RelayState>(
-    `select coalesce(extract(epoch from clock_timestamp() - min(created_at))::float8, 0) as "lagSeconds",
-            count(*)::int as unpublished
-       from outbox where published_at is null`,
-  );
-  return onlyRow(rows);
-}

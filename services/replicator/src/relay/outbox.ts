@@ -53,13 +53,20 @@ export async function markPublished(db: pg.ClientBase, ids: string[]): Promise<v
   await db.query('update outbox set published_at = now() where id = any($1::uuid[])', [ids]);
 }
 
-/** Seconds since the oldest unpublished row was written; 0 when there is none. */
-export async function oldestUnpublishedAgeSeconds(db: pg.ClientBase): Promise<number> {
-  const { rows } = await db.query<{ age: number | null }>(
-    `select extract(epoch from clock_timestamp() - min(created_at))::float8 as age
+export interface RelayState {
+  /** Seconds since the oldest unpublished row was written; 0 when there is none. */
+  lagSeconds: number;
+  unpublished: number;
+}
+
+/** The relay stage as the operator and /sync-status see it. */
+export async function relayState(db: pg.ClientBase | pg.Pool): Promise<RelayState> {
+  const { rows } = await db.query<RelayState>(
+    `select coalesce(extract(epoch from clock_timestamp() - min(created_at))::float8, 0) as "lagSeconds",
+            count(*)::int as unpublished
        from outbox where published_at is null`,
   );
-  return Math.max(0, rows[0]?.age ?? 0);
+  return rows[0] ?? { lagSeconds: 0, unpublished: 0 };
 }
 
 /** Deletes published rows older than the retention, a bounded chunk at a time. */
