@@ -8,7 +8,7 @@ STACK := $(NODE_TSX) test/harness/cli.ts
 WITH ?=
 UNIT_TESTS = $(shell find services operator test/unit -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
 
-.PHONY: help deps tools build up down status test test-unit test-integration lint format clean manifests chart-check test-chart
+.PHONY: help deps tools build up down status test test-unit test-integration lint format clean manifests chart-check test-chart bench bench-quick
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -42,8 +42,8 @@ test-unit: deps build ## Fast tests of pure logic
 test-integration: deps build ## Suites against the real parts (builds missing tools first)
 	bash test/run-integration.sh
 
-# tsc -b builds the sources; the unit tests have their own no-emit projects.
-TEST_TSCONFIGS = $(wildcard services/*/test/tsconfig.json operator/test/tsconfig.json)
+# tsc -b builds the sources; the unit tests and the bench driver have their own no-emit projects.
+TEST_TSCONFIGS = $(wildcard services/*/test/tsconfig.json operator/test/tsconfig.json bench/tsconfig.json)
 
 lint: deps ## Type check, eslint and the format check
 	npx tsc -b
@@ -59,6 +59,12 @@ chart-check: deps ## Fail when charts/pulse/crds or manifests/ are out of date
 
 test-chart: deps ## The Helm chart suite (lint, kubeconform, dry-run and apply on the local control plane)
 	$(NODE_TSX) --test --test-reporter=spec --test-timeout=600000 test/integration/chart.test.ts
+
+bench: deps build ## Benchmark suite, full (about 1 h with a 30 min soak): docs/benchmarks/<date>-full.md, latest.json
+	$(NODE_TSX) bench/run.ts
+
+bench-quick: deps build ## The same suite, short (a few minutes): docs/benchmarks/<date>-quick.md
+	$(NODE_TSX) bench/run.ts --quick
 
 format: deps ## Rewrite files in the house format
 	npx prettier --write .

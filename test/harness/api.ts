@@ -32,3 +32,19 @@ export async function expectStatus(reply: Promise<Reply>, status: number): Promi
     throw new Error(`expected ${status}, got ${answer.status}: ${JSON.stringify(answer.body)}`);
   return answer.body;
 }
+
+/** A tenant and a write+read key for it, through the admin API (the key's secret is shown only here). */
+export async function createTenant(
+  writeUrl: string,
+  adminKey: string,
+  name: string,
+): Promise<{ tenantId: string; key: string }> {
+  const tenant = await expectStatus(call(writeUrl, 'POST', '/tenants', adminKey, { name }), 201);
+  const tenantId = String(tenant.id);
+  const keyRequest = { name, scopes: ['write', 'read'] };
+  const key = await expectStatus(
+    call(writeUrl, 'POST', `/tenants/${tenantId}/api-keys`, adminKey, keyRequest),
+    201,
+  );
+  return { tenantId, key: String(key.key) };
+}

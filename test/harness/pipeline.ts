@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { call, expectStatus } from './api.js';
+import { createTenant } from './api.js';
 import { ManagedProcess } from './process.js';
 import { startService } from './services.js';
 import type { StackInfo } from './stack.js';
@@ -98,15 +98,8 @@ async function ensureDemoTenant(
 ): Promise<DemoCredentials> {
   const file = join(runDir, 'demo.json');
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials;
-  const name = `demo-${randomBytes(3).toString('hex')}`;
-  const tenant = await expectStatus(call(writeUrl, 'POST', '/tenants', adminKey, { name }), 201);
-  const tenantId = String(tenant.id);
-  const keyRequest = { name: 'demo', scopes: ['write', 'read'] };
-  const key = await expectStatus(
-    call(writeUrl, 'POST', `/tenants/${tenantId}/api-keys`, adminKey, keyRequest),
-    201,
-  );
-  const credentials = { adminKey, tenantId, apiKey: String(key.key) };
+  const { tenantId, key } = await createTenant(writeUrl, adminKey, `demo-${randomBytes(3).toString('hex')}`);
+  const credentials = { adminKey, tenantId, apiKey: key };
   writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
   return credentials;
 }

@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { testStack, type TestStack } from '../harness/testing.js';
 import { ensureTools, repoRoot, toolPaths } from '../harness/tools.js';
 import { waitFor } from '../harness/wait.js';
@@ -89,6 +90,11 @@ const valueSets: Record<string, string[]> = {
 const STRIMZI_KINDS = ['Kafka', 'KafkaNodePool', 'KafkaTopic'];
 
 /** The YAML documents of a render, each with its top-level apiVersion and kind. */
+interface JobVolume {
+  name: string;
+  configMap?: { items?: { key: string; path: string }[] };
+}
+
 function documents(yaml: string): { apiVersion: string; kind: string; text: string }[] {
   return yaml
     .split(/^---$/m)
@@ -176,16 +182,34 @@ describe('Helm chart charts/pulse', () => {
     );
   });
 
-  it('puts every load/*.js into the k6 scripts ConfigMap, and k6 parses each', async () => {
+  it('mounts every load/*.js and its helpers as a k6 Job sees them, and k6 parses each there', async () => {
     const scripts = readdirSync(join(repoRoot, 'load')).filter((file) => file.endsWith('.js'));
     assert.ok(scripts.includes('smoke.js'));
-    const configMap = documents(await render([])).find((doc) => /name: pulse-k6-scripts$/m.test(doc.text));
-    for (const script of scripts) {
-      assert.match(configMap?.text ?? '', new RegExp(`^ {2}${script.replace('.', '\\.')}: \\|-$`, 'm'));
-      const inspected = JSON.parse(await ok(toolPaths.k6, ['inspect', join(repoRoot, 'load', script)])) as {
-        thresholds?: Record<string, unknown>;
-      };
-      assert.ok(Object.keys(inspected.thresholds ?? {}).length > 0, `${script} has no thresholds`);
+    const rendered = documents(await render(['--set', 'k6.jobs.enabled=true']));
+    const configMap = rendered.find((doc) => /name: pulse-k6-scripts$/m.test(doc.text));
+    const job = rendered.find((doc) => doc.kind === 'Job');
+    assert.ok(configMap && job);
+    const data = (parseYaml(configMap.text) as { data: Record<string, string> }).data;
+    const volumes = (parseYaml(job.text) as { spec: { template: { spec: { volumes: JobVolume[] } } } }).spec
+      .template.spec.volumes;
+    const items = volumes.find((volume) => volume.name === 'scripts')?.configMap?.items ?? [];
+    // The scripts volume as the pod sees it: each ConfigMap key at the path the Job maps it to.
+    const mounted = mkdtempSync(join(tmpdir(), 'pulse-k6-volume-'));
+    try {
+      for (const item of items) {
+        const content = data[item.key];
+        assert.ok(content !== undefined, `the ConfigMap has ${item.key}`);
+        mkdirSync(dirname(join(mounted, item.path)), { recursive: true });
+        writeFileSync(join(mounted, item.path), content);
+      }
+      for (const script of scripts) {
+        const inspected = JSON.parse(await ok(toolPaths.k6, ['inspect', join(mounted, script)])) as {
+          thresholds?: Record<string, unknown>;
+        };
+        assert.ok(Object.keys(inspected.thresholds ?? {}).length > 0, `${script} has no thresholds`);
+      }
+    } finally {
+      rmSync(mounted, { recursive: true, force: true });
     }
   });
 

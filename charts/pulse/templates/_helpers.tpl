@@ -394,6 +394,15 @@ volumes:
   - name: scripts
     configMap:
       name: {{ include "pulse.componentName" (dict "root" $root "component" "k6-scripts") }}
+      items:
+        {{- range $path, $_ := $root.Files.Glob (include "pulse.k6.scriptsGlob" $root) }}
+        - key: {{ base $path }}
+          path: {{ base $path }}
+        {{- end }}
+        {{- range $path, $_ := $root.Files.Glob (include "pulse.k6.libGlob" $root) }}
+        - key: lib.{{ base $path }}
+          path: lib/{{ base $path }}
+        {{- end }}
   - name: tmp
     emptyDir:
       sizeLimit: 64Mi
@@ -401,6 +410,7 @@ volumes:
 
 {{/* The scripts under load/ (a symlink in files/ keeps one copy in the repository). */}}
 {{- define "pulse.k6.scriptsGlob" -}}files/load/*.js{{- end -}}
+{{- define "pulse.k6.libGlob" -}}files/load/lib/*.js{{- end -}}
 
 {{/* A script file name as a DNS label: backlog-drain.js -> backlog-drain */}}
 {{- define "pulse.k6.scriptId" -}}

@@ -2,31 +2,15 @@
 import { randomBytes } from 'node:crypto';
 import { parsePosition, type Position } from '@pulse/core';
 import type pg from 'pg';
-import { call, expectStatus } from '../../harness/api.js';
+import { createTenant as createTenantNamed } from '../../harness/api.js';
 
 export { call, expectStatus, type Reply } from '../../harness/api.js';
 
 export const newAdminKey = (): string => `admin-${randomBytes(16).toString('hex')}`;
 
-/** A tenant with a write+read key, through the admin API. */
-export async function createTenant(
-  writeUrl: string,
-  adminKey: string,
-): Promise<{ tenantId: string; key: string }> {
-  const tenant = await expectStatus(
-    call(writeUrl, 'POST', '/tenants', adminKey, { name: `t-${randomBytes(4).toString('hex')}` }),
-    201,
-  );
-  const tenantId = String(tenant.id);
-  const key = await expectStatus(
-    call(writeUrl, 'POST', `/tenants/${tenantId}/api-keys`, adminKey, {
-      name: 'suite',
-      scopes: ['write', 'read'],
-    }),
-    201,
-  );
-  return { tenantId, key: String(key.key) };
-}
+/** A tenant with a write+read key and a random name. */
+export const createTenant = (writeUrl: string, adminKey: string) =>
+  createTenantNamed(writeUrl, adminKey, `t-${randomBytes(4).toString('hex')}`);
 
 export function positionOf(body: Record<string, unknown>): Position {
   const position = parsePosition(String(body.position));

@@ -1,0 +1,227 @@
+/**
+ * `make bench` / `make bench-quick`: starts a local stack of its own (run dir `.pulse-bench`, ports
+ * from 19400, loopback only), measures the machine's limits, runs the k6 suite of load/, times a
+ * backlog drain with the replicator stopped, samples RSS and lag during the soak, reconciles the
+ * write DB with the projections, and writes docs/benchmarks/<date>-<name>.md, the raw results
+ * beside it and docs/benchmarks/latest.json.
+ *   node --import tsx bench/run.ts [--quick] [--name NAME] [--run-dir DIR] [--base-port N]
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { startService, type RunningService, type ServiceName } from '../test/harness/services.js';
+import { createTenant } from '../test/harness/api.js';
+import { readStackInfo, Stack } from '../test/harness/stack.js';
+import { ensureTools, repoRoot } from '../test/harness/tools.js';
+import { waitFor } from '../test/harness/wait.js';
+import { runK6, type K6Run } from './k6.js';
+import { httpHelloRequestsPerSecond, kafkaProduceMessagesPerSecond, pgCopyRowsPerSecond } from './limits.js';
+import { profiles, scriptEnv } from './profiles.js';
+import { latest, markdown, type BenchRaw, type RssSample } from './report.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    name: { type: 'string' },
+    'run-dir': { type: 'string', default: join(repoRoot, '.pulse-bench') },
+    'base-port': { type: 'string', default: '19400' },
+  },
+});
+const profile = values.quick ? profiles.quick : profiles.full;
+const runDir = resolve(values['run-dir']);
+const reportDir = join(repoRoot, 'docs', 'benchmarks');
+/** The Kafka topic's partitions in the local stack (the relay's default) and one sample event's size. */
+const PARTITIONS = 12;
+const EVENT_BYTES = 600;
+const RSS_INTERVAL_MS = 5_000;
+
+/** The services the benchmark drives. */
+type Benched = Extract<ServiceName, 'write' | 'replicator' | 'read'>;
+
+const execFileAsync = promisify(execFile);
+
+function machine(): BenchRaw['machine'] {
+  return {
+    cores: cpus().length,
+    mem_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    cpu_model: cpus()[0]?.model.trim() ?? 'unknown',
+  };
+}
+
+function commit(): string {
+  const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: repoRoot }).toString().trim();
+  const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: repoRoot }).toString().trim() !== '';
+  return dirty ? `${head}-dirty` : head;
+}
+
+function rssMb(pid: number): number | undefined {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match?.[1] ? Number(match[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits (bounded) until nothing is unpublished or unprojected, as /sync-status reports it. */
+async function waitDrained(readUrl: string, apiKey: string, timeoutMs: number): Promise<void> {
+  await waitFor(
+    'the pipeline to drain',
+    async () => {
+      const response = await fetch(`${readUrl}/api/v1/sync-status`, { headers: { 'x-api-key': apiKey } });
+      const body = (await response.json()) as { stages: { name: string; backlog: number | null }[] };
+      return body.stages.filter((s) => s.name !== 'replica').every((s) => s.backlog === 0);
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
+}
+
+async function main(): Promise<void> {
+  if (readStackInfo(runDir))
+    throw new Error(`a stack is up in ${runDir}; stop it with: cli.ts down --run-dir ${runDir}`);
+  rmSync(runDir, { recursive: true, force: true });
+  ensureTools(['k6']);
+  const outDir = join(runDir, 'k6');
+  mkdirSync(outDir, { recursive: true });
+  const date = new Date().toISOString();
+  const loadBefore = loadavg();
+  console.log(
+    `bench (${profile.name}): load average before ${loadBefore.map((v) => v.toFixed(2)).join(' ')}`,
+  );
+
+  const stack = await Stack.start({ runDir, basePort: Number(values['base-port']) });
+  const services = new Map<Benched, RunningService>();
+  try {
+    const adminKey = `pulse_bench_${randomBytes(24).toString('hex')}`;
+    const serviceEnv: Record<Benched, Record<string, string>> = {
+      write: {
+        PULSE_BOOTSTRAP_ADMIN_KEY: adminKey,
+        // The benchmark measures the pipeline, not the per-key token bucket.
+        PULSE_RATE_LIMIT_PER_SECOND: '0',
+        PULSE_RETENTION_DAYS: String(profile.readDays + 2),
+        PULSE_LOG_LEVEL: 'warn',
+      },
+      replicator: { PULSE_LOG_LEVEL: 'warn' },
+      read: { PULSE_LOG_LEVEL: 'warn' },
+    };
+    const start = async (name: Benched) => {
+      const env: Record<string, string> = { ...stack.env };
+      for (const [other, running] of services) env[`PULSE_${other.toUpperCase()}_URL`] = running.url;
+      const running = await startService({ ...stack.info, env }, name, {
+        port: stack.info.ports[name],
+        env: serviceEnv[name],
+      });
+      services.set(name, running);
+      return running;
+    };
+    const writeUrl = (await start('write')).url;
+    await start('replicator');
+    const readUrl = (await start('read')).url;
+
+    const tenant = await createTenant(writeUrl, adminKey, `bench-${date.replace(/[^0-9]/g, '')}`);
+    const k6Env = { PULSE_WRITE_URL: writeUrl, PULSE_READ_URL: readUrl, PULSE_API_KEY: tenant.key };
+    const env = scriptEnv(profile);
+
+    console.log('limits: PostgreSQL COPY, Kafka ProducerPerformance, bare Node HTTP');
+    const writeDbUrl = stack.env.PULSE_WRITE_DATABASE_URL ?? '';
+    const brokers = stack.env.PULSE_KAFKA_BROKERS ?? '';
+    const pgCopy = await pgCopyRowsPerSecond(writeDbUrl, runDir, profile.limits.copyRows);
+    const kafka = await kafkaProduceMessagesPerSecond(
+      brokers,
+      profile.limits.kafkaRecords,
+      EVENT_BYTES,
+      PARTITIONS,
+    );
+    const hello = await httpHelloRequestsPerSecond(runDir, outDir, profile.limits.helloSeconds);
+
+    const k6: Record<string, K6Run> = {};
+    const suite = async (label: string, script: string, scale: Record<string, string>, seconds: number) => {
+      console.log(`k6 ${label}`);
+      k6[label] = await runK6(
+        script,
+        { ...k6Env, ...scale },
+        { outDir, label, timeoutSeconds: seconds + 1200 },
+      );
+    };
+    const steps = (n: number) => n * (profile.stepSeconds + 2);
+    await suite('write-load', 'load/write-load.js', env.writeLoad, steps(3) + profile.stepSeconds);
+    await suite('replication-lag', 'load/replication-lag.js', env.replicationLag, profile.lagSeconds);
+    await suite('mixed', 'load/mixed.js', env.mixed, profile.mixedSeconds);
+    await suite('read-load', 'load/read-load.js', env.readLoad, steps(3));
+
+    // Backlog: the replicator (relay and projector) stopped while the samples are written.
+    await waitDrained(readUrl, k6Env.PULSE_API_KEY, 600_000);
+    await services.get('replicator')?.stop();
+    services.delete('replicator');
+    await suite('backlog-fill', 'load/backlog-drain.js', { ...env.backlog, PULSE_BACKLOG_PHASE: 'fill' }, 0);
+    await start('replicator');
+    await suite(
+      'backlog-drain',
+      'load/backlog-drain.js',
+      { ...env.backlog, PULSE_BACKLOG_PHASE: 'drain' },
+      profile.drainTimeoutSeconds,
+    );
+
+    const rss: RssSample[] = [];
+    const sampler = setInterval(() => {
+      for (const [name, running] of services) {
+        const mb = rssMb(running.process.pid);
+        if (mb !== undefined) rss.push({ atMs: Date.now(), process: name, rssMb: Math.round(mb * 10) / 10 });
+      }
+    }, RSS_INTERVAL_MS);
+    try {
+      await suite('soak', 'load/soak.js', env.soak, profile.soakSeconds);
+    } finally {
+      clearInterval(sampler);
+    }
+
+    await waitDrained(readUrl, k6Env.PULSE_API_KEY, 600_000);
+    const verify = await execFileAsync(
+      process.execPath,
+      [join(repoRoot, 'services/replicator/dist/cli.js'), 'verify', '--tenant', tenant.tenantId],
+      { env: { ...process.env, ...stack.env }, maxBuffer: 64 * 1024 * 1024, timeout: 600_000 },
+    ).then(
+      ({ stdout }) => ({ exitCode: 0, output: stdout }),
+      (error: unknown) => {
+        // execFile's error carries the exit code and the output.
+        const failed = error as { code?: number; stdout?: string; message?: string };
+        return { exitCode: failed.code ?? 1, output: failed.stdout ?? failed.message ?? 'verify failed' };
+      },
+    );
+    const differences = /(\d+) differences\s*$/.exec(verify.output)?.[1];
+
+    const raw: BenchRaw = {
+      date,
+      commit: commit(),
+      profile,
+      machine: machine(),
+      loadAverage: { before: loadBefore, after: loadavg() },
+      limits: { pgCopy, kafka, hello },
+      k6,
+      rss,
+      verify: {
+        exitCode: verify.exitCode,
+        differences: differences === undefined ? null : Number(differences),
+        output: verify.output.slice(-20_000),
+      },
+    };
+    const base = `${date.slice(0, 10)}-${values.name ?? profile.name}`;
+    const result = latest(raw);
+    writeFileSync(join(reportDir, `${base}.json`), `${JSON.stringify(raw, null, 2)}\n`);
+    writeFileSync(join(reportDir, `${base}.md`), markdown(raw, result, `${base}.json`));
+    writeFileSync(
+      join(reportDir, 'latest.json'),
+      `${JSON.stringify({ ...result, report: `${base}.md` }, null, 2)}\n`,
+    );
+    console.log(`wrote docs/benchmarks/${base}.md, ${base}.json and latest.json`);
+    console.log(JSON.stringify(result.results, null, 2));
+  } finally {
+    for (const running of [...services.values()].reverse()) await running.stop();
+    await stack.stop();
+  }
+}
+
+await main();
