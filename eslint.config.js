@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.pulse/**', '.pulse-test/**', '.pulse-bench/**', 'load/**', 'charts/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      '.pulse/**',
+      '.pulse-test/**',
+      '.pulse-bench/**',
+      'load/**',
+      'charts/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
