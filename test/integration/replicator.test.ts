@@ -247,6 +247,51 @@ describe('replicator: relay and projectors', () => {
     assert.ok(await leaderOf(), 'a survivor leads');
   });
 
+  it('loses and doubles nothing while a second and a third projector join and leave under load', async () => {
+    const services = Array.from({ length: 8 }, () => randomUUID());
+    const before = await appliedCount();
+    const writes = { on: true, events: 0 };
+    const writer = (async () => {
+      for (let round = 0; writes.on && round < 5_000; round++) {
+        const batch = services.map((serviceId, i) =>
+          systemEvent(tenantId, serviceId, [
+            sampleAt(new Date(Date.UTC(2026, 10, 20, 0, 0, round, i)), (round + i) % 100),
+          ]),
+        );
+        await insertOutbox(writeDb, batch);
+        writes.events += batch.length;
+      }
+    })();
+    const joined = [
+      await startReplicator(stack, scope, 'replicator-join-1'),
+      await startReplicator(stack, scope, 'replicator-join-2'),
+    ];
+    await waitFor(
+      'the joiners to take partitions',
+      async () => {
+        const counts = await Promise.all(
+          joined.map((r) => metricValue(r.url, 'pulse_projection_assigned_partitions')),
+        );
+        return counts.every((n) => (n ?? 0) > 0);
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    const [graceful, killed] = joined;
+    assert.ok(graceful && killed);
+    await graceful.stop(); // SIGTERM: finish the batch, commit, leave the group
+    process.kill(killed.process.pid, 'SIGKILL');
+    await killed.stop();
+    writes.on = false;
+    await writer;
+    await waitApplied(before + writes.events, 90_000);
+    assert.equal(await appliedCount(), before + writes.events, 'each event applied once');
+    const { rows } = await projectionDb.query<{ samples: string | null }>(
+      'select sum(samples) as samples from metrics_hourly where service_id = any($1::uuid[])',
+      [services],
+    );
+    assert.equal(Number(rows[0]?.samples), writes.events, 'each sample counted once');
+  });
+
   const replicatorCli = (args: string[]) =>
     run(process.execPath, [join(repoRoot, 'services/replicator/dist/cli.js'), ...args], {
       env: { ...process.env, ...stack.env, ...scope, PULSE_LOG_LEVEL: 'warn' },
