@@ -6,57 +6,28 @@
  * manifests/ render in sync.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { testStack, type TestStack } from '../harness/testing.js';
 import { ensureTools, repoRoot, toolPaths } from '../harness/tools.js';
-import { waitFor } from '../harness/wait.js';
+import {
+  chartDir,
+  dashboardExpressions,
+  documents,
+  exec,
+  installCrds,
+  ok,
+  RELEASE,
+  renderChart,
+  type Kubectl,
+} from './support/chart.js';
 
-const chartDir = join(repoRoot, 'charts', 'pulse');
 const promtool = join(dirname(toolPaths.prometheus), 'promtool');
 const NAMESPACE = `pulse-chart-${randomBytes(3).toString('hex')}`;
-const RELEASE = 'pulse';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to its end; never throws on a non-zero exit, so tests can assert on it. */
-function exec(
-  command: string,
-  args: string[],
-  options: { input?: string; env?: Record<string, string> } = {},
-) {
-  return new Promise<Result>((resolve, reject) => {
-    const child = execFile(
-      command,
-      args,
-      { maxBuffer: 512 * 1024 * 1024, env: { ...process.env, ...options.env } },
-      (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') reject(new Error(`${command}: ${error.message}`));
-        else resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
-      },
-    );
-    child.stdin?.end(options.input ?? '');
-  });
-}
-
-async function ok(
-  command: string,
-  args: string[],
-  options: { input?: string; env?: Record<string, string> } = {},
-) {
-  const result = await exec(command, args, options);
-  assert.equal(result.code, 0, `${command} ${args.join(' ')} failed:\n${result.stderr}${result.stdout}`);
-  return result.stdout;
-}
 
 /** charts/pulse/files/load is a symlink to load/, which helm reports on every run. */
 const withoutSymlinkNotice = (stderr: string) =>
@@ -66,8 +37,7 @@ const withoutSymlinkNotice = (stderr: string) =>
     .join('\n');
 
 const helm = (args: string[]) => exec(toolPaths.helm, args);
-const render = async (set: string[]) =>
-  ok(toolPaths.helm, ['template', RELEASE, chartDir, '--namespace', NAMESPACE, ...set]);
+const render = (set: string[]) => renderChart(NAMESPACE, set);
 
 /** The value sets every check runs over. */
 const valueSets: Record<string, string[]> = {
@@ -89,21 +59,9 @@ const valueSets: Record<string, string[]> = {
 /** Kinds whose CRDs are not available offline (Strimzi ships no Go module); checked by text only. */
 const STRIMZI_KINDS = ['Kafka', 'KafkaNodePool', 'KafkaTopic'];
 
-/** The YAML documents of a render, each with its top-level apiVersion and kind. */
 interface JobVolume {
   name: string;
   configMap?: { items?: { key: string; path: string }[] };
-}
-
-function documents(yaml: string): { apiVersion: string; kind: string; text: string }[] {
-  return yaml
-    .split(/^---$/m)
-    .map((text) => ({
-      text,
-      apiVersion: /^apiVersion: (\S+)$/m.exec(text)?.[1] ?? '',
-      kind: /^kind: (\S+)$/m.exec(text)?.[1] ?? '',
-    }))
-    .filter((doc) => doc.kind !== '');
 }
 
 const withoutStrimzi = (yaml: string) =>
@@ -230,22 +188,7 @@ describe('Helm chart charts/pulse against the local kube-apiserver', () => {
   before(async () => {
     ensureTools(['helm', 'kubeconform', 'prometheus', 'crds']);
     stack = await testStack(['controlplane']);
-    const crdsDir = execFileSync('bash', [join(repoRoot, 'tools', 'crds.sh'), '--dir'], {
-      encoding: 'utf8',
-    }).trim();
-    // Server-side: the CloudNativePG CRD is too large for the last-applied annotation.
-    const crds: string[] = [];
-    for (const dir of [crdsDir, join(chartDir, 'crds')]) {
-      const out = await kubectl(['apply', '--server-side', '--force-conflicts', '-o', 'name', '-f', dir]);
-      crds.push(...out.split('\n').filter((line) => line !== ''));
-    }
-    // A CRD just created may not have its conditions yet: kubectl wait fails on that instead of waiting.
-    await waitFor(
-      'the CRDs to be established',
-      async () =>
-        (await kubectlResult(['wait', '--for=condition=Established', '--timeout=5s', ...crds])).code === 0,
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
+    await installCrds(kubectl, kubectlResult);
     await kubectl(['create', 'namespace', NAMESPACE]);
     schemaDir = mkdtempSync(join(tmpdir(), 'pulse-kubeconform-'));
     await writeKubeconformSchemas(schemaDir, kubectl);
@@ -424,18 +367,9 @@ describe('Helm chart charts/pulse against the local kube-apiserver', () => {
       'PulseRelayStalled',
       'PulseReplicationLagAboveTarget',
     ]);
-    const panels = readdirSync(join(chartDir, 'dashboards')).flatMap((file) => {
-      const dashboard = JSON.parse(readFileSync(join(chartDir, 'dashboards', file), 'utf8')) as {
-        panels: { targets: { expr: string }[] }[];
-      };
-      return dashboard.panels.flatMap((panel) => panel.targets.map((target) => target.expr));
-    });
+    const panels = dashboardExpressions(NAMESPACE, '2m');
     assert.ok(panels.length >= 20);
-    // Grafana's variables, as Grafana would substitute them.
-    const recorded = panels.map((expr, i) => ({
-      record: `pulse_dashboard:expr_${i}`,
-      expr: expr.replaceAll('$__rate_interval', '2m').replaceAll('$namespace', NAMESPACE),
-    }));
+    const recorded = panels.map((panel, i) => ({ record: `pulse_dashboard:expr_${i}`, expr: panel.expr }));
     const dir = mkdtempSync(join(tmpdir(), 'pulse-promql-'));
     try {
       const file = join(dir, 'rules.json');
@@ -519,7 +453,6 @@ describe('Helm chart charts/pulse against the local kube-apiserver', () => {
 // ---- kubeconform schemas: the API server's OpenAPI for built-in kinds, the installed CRDs for the rest
 
 type JsonSchema = Record<string, unknown>;
-type Kubectl = (args: string[], input?: string) => Promise<string>;
 
 /** The objects of a render as JSON, through kubectl (it parses the YAML; the server only maps the kinds). */
 async function asObjects(yaml: string, kubectl: Kubectl): Promise<KubeObject[]> {

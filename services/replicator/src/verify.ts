@@ -1,7 +1,8 @@
 /**
  * Reconciles the write DB (the truth) with the projections for one tenant and time range:
- * count, sum, min and max per service per hour and gauge, the latest sample per service, and the
- * open threshold alerts that the latest samples imply. Every difference is reported.
+ * count, sum, min and max per service per hour and gauge, the latest sample per service, the
+ * open threshold alerts that the latest samples imply, and per service its registration, its
+ * latest heartbeat and its latest process list. Every difference is reported.
  */
 import { DEFAULT_ALERT_RULES, type AlertRules } from '@pulse/core';
 import type pg from 'pg';
@@ -87,6 +88,8 @@ export async function verifyTenant(
     });
   }
   differences.push(...(await verifyLatest(writeDb, projectionDb, scope.tenantId)));
+  differences.push(...(await verifyServices(writeDb, projectionDb, scope.tenantId)));
+  differences.push(...(await verifyProcesses(writeDb, projectionDb, scope.tenantId)));
   return differences;
 }
 
@@ -150,6 +153,111 @@ async function verifyLatest(
         differences.push({ what: 'open alert', key, write: verdict.breached, projection: open.has(key) });
       }
     }
+  }
+  return differences;
+}
+
+interface ServiceRow {
+  id: string;
+  name: string | null;
+  hostname: string | null;
+  last_heartbeat_at: Date | null;
+}
+
+/** Every registered service has a status row with its name, hostname and latest heartbeat. */
+async function verifyServices(
+  writeDb: pg.ClientBase,
+  projectionDb: pg.ClientBase,
+  tenantId: string,
+): Promise<Difference[]> {
+  const { rows: written } = await writeDb.query<ServiceRow>(
+    'select id::text, name, hostname, last_heartbeat_at from services where tenant_id = $1',
+    [tenantId],
+  );
+  const { rows: projected } = await projectionDb.query<ServiceRow>(
+    'select service_id::text as id, name, hostname, last_heartbeat_at from services_status where tenant_id = $1',
+    [tenantId],
+  );
+  const describe = (row: ServiceRow | undefined) =>
+    row
+      ? {
+          name: row.name,
+          hostname: row.hostname,
+          last_heartbeat_at: row.last_heartbeat_at?.toISOString() ?? null,
+        }
+      : null;
+  const projectedById = new Map(projected.map((row) => [row.id, row]));
+  const differences: Difference[] = [];
+  for (const row of written) {
+    const other = projectedById.get(row.id);
+    projectedById.delete(row.id);
+    if (JSON.stringify(describe(row)) !== JSON.stringify(describe(other)))
+      differences.push({ what: 'service', key: row.id, write: describe(row), projection: describe(other) });
+  }
+  for (const [id, row] of projectedById)
+    differences.push({
+      what: 'service not in the write DB',
+      key: id,
+      write: null,
+      projection: describe(row),
+    });
+  return differences;
+}
+
+interface ProcessRow {
+  service_id: string;
+  observed_at: Date;
+  pid: number;
+  process_name: string;
+  cpu_usage: number;
+  memory_usage: number;
+}
+
+/** The projection's process list of each service is the newest snapshot in the write DB. */
+async function verifyProcesses(
+  writeDb: pg.ClientBase,
+  projectionDb: pg.ClientBase,
+  tenantId: string,
+): Promise<Difference[]> {
+  const columns = 'observed_at, pid, process_name, cpu_usage, memory_usage';
+  const { rows: written } = await writeDb.query<ProcessRow>(
+    `select p.service_id::text, ${columns
+      .split(', ')
+      .map((c) => `p.${c}`)
+      .join(', ')}
+       from process_metrics p join services s on s.id = p.service_id
+      where s.tenant_id = $1
+        and p.observed_at = (select max(observed_at) from process_metrics where service_id = p.service_id)`,
+    [tenantId],
+  );
+  const { rows: projected } = await projectionDb.query<ProcessRow>(
+    `select service_id::text, ${columns} from processes_latest where tenant_id = $1`,
+    [tenantId],
+  );
+  const snapshots = (rows: ProcessRow[]) => {
+    const byService = new Map<string, string[]>();
+    for (const row of rows) {
+      const list = byService.get(row.service_id) ?? [];
+      list.push(
+        JSON.stringify([
+          row.observed_at.toISOString(),
+          row.pid,
+          row.process_name,
+          row.cpu_usage,
+          row.memory_usage,
+        ]),
+      );
+      byService.set(row.service_id, list);
+    }
+    return new Map([...byService].map(([id, list]) => [id, list.sort().join('\n')]));
+  };
+  const writeSnapshots = snapshots(written);
+  const projectionSnapshots = snapshots(projected);
+  const differences: Difference[] = [];
+  for (const id of new Set([...writeSnapshots.keys(), ...projectionSnapshots.keys()])) {
+    const a = writeSnapshots.get(id) ?? null;
+    const b = projectionSnapshots.get(id) ?? null;
+    if (a !== b) differences.push({ what: 'latest processes', key: id, write: a, projection: b });
   }
   return differences;
 }
