@@ -47,10 +47,11 @@ const WAIT = { timeoutMs: 90_000, intervalMs: 1_000 };
 const NOT_LOCAL = /\b(cnpg|kube)_[a-z_]+\{/;
 
 /**
- * Series that only exist after a failure: 5xx responses. A healthy run has none, so the selector
- * is empty and its expression's result is (correctly) empty too.
+ * Series that only exist after a failure: 5xx responses, and dead letters (a counter labelled by
+ * reason, so it has no series before the first one). A healthy run has none: their selectors are
+ * empty, and so is the result of an expression over nothing else.
  */
-const ONLY_ON_FAILURE = /status_code=~"5\.\."/;
+const ONLY_ON_FAILURE = /status_code=~"5\.\."|\bpulse_projection_dead_letters_total\{/;
 
 interface ServiceMonitor {
   metadata: { labels: Record<string, string> };
@@ -69,8 +70,8 @@ interface Rule {
 
 /**
  * The target labels Prometheus Operator gives a ServiceMonitor's targets: namespace, job (the
- * Service's name), endpoint (the port's name), pod and container. Without `service`: the chart's
- * honorLabels keeps the metrics' own service label, which the local scrape then keeps as well.
+ * Service's name), endpoint (the port's name), container, and pod (here the process name).
+ * Without `service`: the chart's honorLabels keeps the metrics' own service label, which the local scrape then keeps as well.
  */
 function serviceMonitorLabels(objects: { kind: string }[]): Map<string, Record<string, string>> {
   const monitors = objects.filter((o) => o.kind === 'ServiceMonitor') as unknown as ServiceMonitor[];
@@ -87,7 +88,6 @@ function serviceMonitorLabels(objects: { kind: string }[]): Map<string, Record<s
       namespace: NAMESPACE,
       job: service.metadata.name,
       endpoint: endpoint.port,
-      pod: `${service.metadata.name}-local`,
       container: component,
     });
   }
@@ -111,6 +111,7 @@ describe('Helm chart charts/pulse at run time: the operator and the PromQL on th
   const running: RunningService[] = [];
   const fake = new FakeReplicatorMetrics();
   let tokenDir = '';
+  let operatorKubeconfig = '';
 
   const kubectl = (args: string[], input?: string) =>
     ok('kubectl', ['--kubeconfig', stack.env.KUBECONFIG ?? '', ...args], { input });
@@ -121,7 +122,7 @@ describe('Helm chart charts/pulse at run time: the operator and the PromQL on th
   const scrapeAsInCluster = (component: string, name: string, port: number) => {
     const labels = targetLabels.get(component);
     assert.ok(labels, `a ServiceMonitor for ${component}`);
-    addScrapeTarget(stack.info.runDir, name, port, labels);
+    addScrapeTarget(stack.info.runDir, name, port, { ...labels, pod: name });
   };
 
   /** A Pulse service of this suite, scraped under the chart's labels instead of the harness's. */
@@ -174,6 +175,7 @@ describe('Helm chart charts/pulse at run time: the operator and the PromQL on th
     };
     tokenDir = mkdtempSync(join(tmpdir(), 'pulse-operator-sa-'));
     const kubeconfig = join(tokenDir, 'kubeconfig');
+    operatorKubeconfig = kubeconfig;
     writeFileSync(
       kubeconfig,
       stringifyYaml({
@@ -230,39 +232,33 @@ describe('Helm chart charts/pulse at run time: the operator and the PromQL on th
     // The chart sets no replicas: the API server's default.
     assert.equal(await replicas(), 1);
 
-    // 4 partitions, λ 100/s, μ 200/s and 20 000 events waiting: 11 replicas, capped at 4 partitions.
+    // λ 100/s, μ 200/s and 20 000 events waiting: 11 replicas. The default scale-up policies
+    // (the larger of +4 pods and +100% per 15 s) allow 5 in the first step; later steps depend on
+    // timing and on the tolerance, so only the first is asserted.
     fake.load = BACKLOGGED;
     scrapeAsInCluster('replicator', `${NAMESPACE}-replicator-fake`, await fake.listen());
-    await waitFor('the replicator Deployment to be scaled to 4', async () => (await replicas()) === 4, WAIT);
+    await waitFor('the replicator Deployment to be scaled up', async () => (await replicas()) >= 5, WAIT);
 
-    const deployment = JSON.parse(
-      await kubectl([
-        'get',
+    // The operator's credentials may change a Deployment only through its scale subresource.
+    const asOperator = (verb: string, ...extra: string[]) =>
+      exec('kubectl', [
+        '--kubeconfig',
+        operatorKubeconfig,
+        'auth',
+        'can-i',
         '-n',
         NAMESPACE,
-        'deployment',
-        `${RELEASE}-replicator`,
-        '-o',
-        'json',
-        '--show-managed-fields',
-      ]),
-    ) as {
-      metadata: {
-        managedFields: { manager: string; subresource?: string; fieldsV1: { 'f:spec'?: object } }[];
-      };
-    };
-    const owners = deployment.metadata.managedFields.filter(
-      (f) => f.fieldsV1['f:spec'] && 'f:replicas' in f.fieldsV1['f:spec'],
-    );
-    assert.deepEqual(
-      owners.map((f) => f.subresource),
-      ['scale'],
-    );
+        verb,
+        'deployments',
+        ...extra,
+      ]);
+    assert.equal((await asOperator('patch')).stdout.trim(), 'no');
+    assert.equal((await asOperator('patch', '--subresource=scale')).stdout.trim(), 'yes');
     const status = JSON.parse(await kubectl(['get', '-n', NAMESPACE, 'rlag', RELEASE, '-o', 'json'])) as {
-      status?: { desiredReplicas?: number; lastDecision?: { limitedBy?: string } };
+      status?: { desiredReplicas?: number; lastDecision?: { recommendation?: number } };
     };
-    assert.equal(status.status?.desiredReplicas, 4);
-    assert.equal(status.status.lastDecision?.limitedBy, 'partitions');
+    assert.ok((status.status?.desiredReplicas ?? 0) >= 5, JSON.stringify(status.status));
+    assert.equal(status.status?.lastDecision?.recommendation, 11);
     // Its series go stale when their target stops answering; the real replicator takes over below.
     await fake.close();
   });

@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 
+/** Variables whose values must never reach a log: keys, passwords, and URLs that may embed one. */
+const SECRET_NAME = /(KEY|SECRET|PASSWORD|TOKEN|_URL|_URI)$/;
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -19,7 +22,9 @@ export function parseConfig<S extends z.ZodType>(
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.map(String).join('.');
     const value = env[name];
-    return `${name}=${value === undefined ? '(unset)' : JSON.stringify(value)}: ${issue.message}`;
+    const shown =
+      value === undefined ? '(unset)' : SECRET_NAME.test(name) ? '(hidden: a secret)' : JSON.stringify(value);
+    return `${name}=${shown}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 }

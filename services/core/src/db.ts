@@ -40,6 +40,14 @@ export function createPool(connectionString: string, options: PoolOptions): pg.P
   pool.on('error', (error) => {
     options.logger.warn({ err: error }, 'idle database connection lost');
   });
+  // A checked-out client has no pool listener: a connection reset while its holder awaits something
+  // else (the projector asks Kafka for offsets mid-transaction) would be an unhandled 'error' event
+  // and kill the process. The holder's next query fails and handles the loss.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      options.logger.warn({ err: error }, 'database connection lost');
+    });
+  });
   return pool;
 }
 

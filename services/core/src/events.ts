@@ -13,6 +13,20 @@ const percent = z.number().min(0).max(100);
 const nonNegativeInteger = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const timestamp = z.iso.datetime({ offset: true });
 
+/**
+ * Text that PostgreSQL can store: JSON may carry a lone UTF-16 surrogate (`"\ud800"`), which is
+ * valid for JavaScript but not Unicode, and jsonb/text columns reject it at insert time.
+ */
+export const text = (min: number, max: number) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .refine(
+      (value) => !/\p{Surrogate}/u.test(value),
+      'must be well-formed Unicode (it holds a lone surrogate)',
+    );
+
 export const systemSampleSchema = z.object({
   observed_at: timestamp,
   cpu_usage: percent,
@@ -26,7 +40,7 @@ export const systemSampleSchema = z.object({
 export type SystemSample = z.infer<typeof systemSampleSchema>;
 
 export const processSampleSchema = z.object({
-  process_name: z.string().min(1).max(256),
+  process_name: text(1, 256),
   pid: z
     .number()
     .int()

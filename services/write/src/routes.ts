@@ -20,7 +20,8 @@ import { generateApiKey } from './auth.js';
 import { requestFingerprint, runCommand, type CommandDeps, type CommandOutcome } from './commands.js';
 import * as domain from './domain.js';
 import { insertApiKey, revokeApiKey } from './repositories/api-keys.js';
-import { insertTenant, tenantExists } from './repositories/tenants.js';
+import { insertTenant, isSystemTenant, tenantExists } from './repositories/tenants.js';
+import { SYSTEM_TENANT } from './bootstrap.js';
 import { params, responses, type WriteSchemas } from './schemas.js';
 
 export const API_PREFIX = '/api/v1';
@@ -86,6 +87,24 @@ export function writeRoutes({ pool, commands, schemas }: RouteDeps) {
         ...(result.replayed ? { 'Idempotent-Replayed': 'true' } : {}),
       },
     };
+  }
+
+  /**
+   * An admin key manages its own tenant; only the platform's admins (keys of the system tenant,
+   * like the bootstrap key) manage every tenant and create tenants. Another tenant answers 404:
+   * an admin of one tenant learns nothing about the others.
+   */
+  async function requireTenantAdmin(principal: Principal, tenantId: string): Promise<void> {
+    if (principal.tenantId === tenantId) return;
+    if (!(await isSystemTenant(pool, principal.tenantId, SYSTEM_TENANT))) {
+      throw notFound(`tenant ${tenantId} not found`, 'tenant_id');
+    }
+  }
+
+  async function requirePlatformAdmin(principal: Principal): Promise<void> {
+    if (!(await isSystemTenant(pool, principal.tenantId, SYSTEM_TENANT))) {
+      throw new HttpError(403, 'Forbidden', 'only an admin key of the system tenant can create tenants');
+    }
   }
 
   return [
@@ -169,7 +188,8 @@ export function writeRoutes({ pool, commands, schemas }: RouteDeps) {
       scope: 'admin',
       body: schemas.createTenant,
       responses: { 201: { description: 'Created', schema: responses.tenant }, ...errors(...COMMON, 409) },
-      handler: async ({ body }) => {
+      handler: async ({ body, context }) => {
+        await requirePlatformAdmin(context);
         const tenant = await withTransaction(pool, (tx) => insertTenant(tx, newEventId(), body.name));
         if (!tenant) throw conflict(`a tenant named ${body.name} exists`, 'name');
         return { status: 201, body: tenant };
@@ -183,7 +203,8 @@ export function writeRoutes({ pool, commands, schemas }: RouteDeps) {
       params: params.tenantId,
       body: schemas.issueKey,
       responses: { 201: { description: 'Issued', schema: responses.issuedKey }, ...errors(...COMMON, 404) },
-      handler: async ({ params: { tenant_id }, body }) => {
+      handler: async ({ params: { tenant_id }, body, context }) => {
+        await requireTenantAdmin(context, tenant_id);
         const secret = generateApiKey();
         const id = newEventId();
         const scopes = [...new Set(body.scopes)];
@@ -212,7 +233,8 @@ export function writeRoutes({ pool, commands, schemas }: RouteDeps) {
       scope: 'admin',
       params: params.apiKey,
       responses: { 204: { description: 'Revoked' }, ...errors(400, 401, 403, 404, 429) },
-      handler: async ({ params: { tenant_id, key_id } }) => {
+      handler: async ({ params: { tenant_id, key_id }, context }) => {
+        await requireTenantAdmin(context, tenant_id);
         const revoked = await withTransaction(pool, (tx) => revokeApiKey(tx, tenant_id, key_id));
         if (!revoked) throw notFound(`API key ${key_id} of tenant ${tenant_id} not found`, 'key_id');
         return { status: 204 };
@@ -226,8 +248,10 @@ export function writeRoutes({ pool, commands, schemas }: RouteDeps) {
       params: params.tenantId,
       body: schemas.alertRules,
       responses: { 200: { description: 'Updated', schema: responses.alertRules }, ...errors(...COMMON, 404) },
-      handler: ({ req, params: { tenant_id }, body, context }) =>
-        command(req, context, body, (tx) => domain.updateAlertRules(tx, tenant_id, body)),
+      handler: async ({ req, params: { tenant_id }, body, context }) => {
+        await requireTenantAdmin(context, tenant_id);
+        return command(req, context, body, (tx) => domain.updateAlertRules(tx, tenant_id, body));
+      },
     }),
   ];
 }

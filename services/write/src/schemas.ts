@@ -9,6 +9,7 @@ import {
   processSampleSchema,
   SCOPES,
   systemSampleSchema,
+  text,
 } from '@pulse/core';
 import { z } from 'zod';
 
@@ -46,7 +47,7 @@ export function writeSchemas({ retentionDays, now = Date.now }: SchemaOptions) {
     }
   });
   const serviceId = z.uuid();
-  const label = z.string().min(1).max(200);
+  const label = text(1, 200);
 
   const systemSample = systemSampleSchema
     .extend({ service_id: serviceId, observed_at: observedAt })
@@ -67,11 +68,11 @@ export function writeSchemas({ retentionDays, now = Date.now }: SchemaOptions) {
     registerService: z
       .object({
         name: label,
-        hostname: z.string().min(1).max(255),
-        os: z.string().min(1).max(100).optional(),
-        version: z.string().min(1).max(100).optional(),
+        hostname: text(1, 255),
+        os: text(1, 100).optional(),
+        version: text(1, 100).optional(),
         labels: z
-          .record(z.string().min(1).max(100), z.string().max(500))
+          .record(text(1, 100), text(0, 500))
           .refine((labels) => Object.keys(labels).length <= 64, 'has more than 64 labels')
           .optional(),
       })

@@ -29,6 +29,16 @@ export async function ensureTenant(db: pg.Pool | Queryable, id: string, name: st
   return onlyRow(rows).id;
 }
 
+/** Whether the tenant is the platform's own (the bootstrap admin key's), whose admins manage every tenant. */
+export async function isSystemTenant(
+  db: pg.Pool | Queryable,
+  id: string,
+  systemName: string,
+): Promise<boolean> {
+  const { rowCount } = await db.query('select 1 from tenants where id = $1 and name = $2', [id, systemName]);
+  return rowCount === 1;
+}
+
 export async function tenantExists(tx: Queryable, id: string): Promise<boolean> {
   const { rowCount } = await tx.query('select 1 from tenants where id = $1', [id]);
   return rowCount === 1;
