@@ -170,17 +170,28 @@ describe('local stack harness', () => {
 
       // The supervisor brings a killed service back.
       const supervisor = Number(readFileSync(join(runDir, 'run', 'write.pid'), 'utf8').split('\n')[0]);
-      const child = Number((await run('pgrep', ['-P', String(supervisor)])).stdout.trim());
+      const children = async () =>
+        (await run('pgrep', ['-P', String(supervisor)]).catch(() => ({ stdout: '' }))).stdout
+          .split('\n')
+          .filter(Boolean)
+          .map(Number);
+      // The service the supervisor runs now (one child; none for a moment while it restarts one).
+      const child = await waitFor(
+        'the supervised write service',
+        async () => {
+          const pids = await children();
+          return pids.length === 1 ? pids[0] : undefined;
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
       process.kill(child, 'SIGKILL');
       await waitFor(
         'the write service restarted',
         async () => {
-          const now = (
-            await run('pgrep', ['-P', String(supervisor)]).catch(() => ({ stdout: '' }))
-          ).stdout.trim();
+          const now = await children();
           return (
-            now !== '' &&
-            Number(now) !== child &&
+            now.length === 1 &&
+            now[0] !== child &&
             (await fetch(`${env.PULSE_WRITE_URL}/readyz`).then(
               (r) => r.ok,
               () => false,
@@ -197,10 +208,7 @@ describe('local stack harness', () => {
       );
       for (const { name, pid } of startedProcesses(runDir))
         assert.equal(groupAlive(pid), false, `${name} is gone`);
-      assert.equal(
-        (await run('pgrep', ['-P', String(supervisor)]).catch(() => ({ stdout: '' }))).stdout.trim(),
-        '',
-      );
+      assert.deepEqual(await children(), [], 'the supervised service is gone too');
     } finally {
       await cli(['down']).catch(() => undefined);
       rmSync(runDir, { recursive: true, force: true });

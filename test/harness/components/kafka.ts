@@ -78,10 +78,19 @@ export async function startKafka(ctx: StackContext): Promise<Started> {
   const classpath = `${toolPaths.kafkaLibs}/*`;
   if (!existsSync(join(logDir, 'meta.properties'))) {
     // A cluster id is 16 random bytes in URL-safe base64, as StorageTool's random-uuid prints it.
+    // One id in 64 starts with '-': passed as --cluster-id=<id> so it is never taken for an option.
     const clusterId = randomBytes(16).toString('base64url');
     execFileSync(
       'java',
-      ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile],
+      [
+        '-cp',
+        classpath,
+        'kafka.tools.StorageTool',
+        'format',
+        `--cluster-id=${clusterId}`,
+        '-c',
+        propertiesFile,
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
