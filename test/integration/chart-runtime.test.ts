@@ -285,9 +285,12 @@ describe('Helm chart charts/pulse at run time: the operator and the PromQL on th
     );
     const tenant = await createTenant(write.url, adminKey);
     const registered = await expectStatus(
-      call(write.url, 'POST', '/services', tenant.key, {
-        name: 'chart-runtime',
-        hostname: 'chart-runtime.local',
+      call(write.url, 'POST', '/services', {
+        key: tenant.key,
+        body: {
+          name: 'chart-runtime',
+          hostname: 'chart-runtime.local',
+        },
       }),
       201,
     );
@@ -347,8 +350,11 @@ describe('Helm chart charts/pulse at run time: the operator and the PromQL on th
         network_rx_bytes: 1000,
         network_tx_bytes: 2000,
       }));
-      await expectStatus(call(write.url, 'POST', '/metrics/system/batch', tenant.key, { samples }), 202);
-      await expectStatus(call(read.url, 'GET', '/services', tenant.key), 200);
+      await expectStatus(
+        call(write.url, 'POST', '/metrics/system/batch', { key: tenant.key, body: { samples } }),
+        202,
+      );
+      await expectStatus(call(read.url, 'GET', '/services', { key: tenant.key }), 200);
     };
     try {
       await waitFor(

@@ -52,10 +52,13 @@ describe('pipeline: write service -> outbox -> relay -> Kafka -> projection, rec
     await projectionDb.connect();
     for (let i = 0; i < 10; i++) {
       const body = await expectStatus(
-        call(writeUrl, 'POST', '/services', tenant.key, {
-          name: `svc-${i}`,
-          hostname: `host-${i}`,
-          labels: { team: i % 2 ? 'a' : 'b' },
+        call(writeUrl, 'POST', '/services', {
+          key: tenant.key,
+          body: {
+            name: `svc-${i}`,
+            hostname: `host-${i}`,
+            labels: { team: i % 2 ? 'a' : 'b' },
+          },
         }),
         201,
       );
@@ -94,14 +97,17 @@ describe('pipeline: write service -> outbox -> relay -> Kafka -> projection, rec
       }));
       positions.push(
         positionOf(
-          await expectStatus(call(writeUrl, 'POST', '/metrics/system/batch', tenant.key, { samples }), 202),
+          await expectStatus(
+            call(writeUrl, 'POST', '/metrics/system/batch', { key: tenant.key, body: { samples } }),
+            202,
+          ),
         ),
       );
       const serviceId = serviceIds[b % serviceIds.length] ?? '';
       positions.push(
         positionOf(
           await expectStatus(
-            call(writeUrl, 'POST', `/services/${serviceId}/heartbeats`, tenant.key, {}),
+            call(writeUrl, 'POST', `/services/${serviceId}/heartbeats`, { key: tenant.key, body: {} }),
             202,
           ),
         ),
@@ -110,10 +116,13 @@ describe('pipeline: write service -> outbox -> relay -> Kafka -> projection, rec
       positions.push(
         positionOf(
           await expectStatus(
-            call(writeUrl, 'POST', '/metrics/process', tenant.key, {
-              service_id: serviceId,
-              observed_at: new Date(at).toISOString(),
-              processes,
+            call(writeUrl, 'POST', '/metrics/process', {
+              key: tenant.key,
+              body: {
+                service_id: serviceId,
+                observed_at: new Date(at).toISOString(),
+                processes,
+              },
             }),
             202,
           ),

@@ -85,7 +85,7 @@ describe('telemetry: OTLP metrics to Prometheus, one trace from HTTP to the proj
     // Two events: the registration (a trace of its own) and the sample (the test's trace).
     const tenant = await createTenant(write.url, adminKey);
     const registered = await expectStatus(
-      call(write.url, 'POST', '/services', tenant.key, { name: 'traced', hostname: 'host-1' }),
+      call(write.url, 'POST', '/services', { key: tenant.key, body: { name: 'traced', hostname: 'host-1' } }),
       201,
     );
     const sample = await fetch(`${write.url}/api/v1/metrics/system`, {

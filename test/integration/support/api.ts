@@ -4,9 +4,7 @@ import { parsePosition, type Position } from '@pulse/core';
 import type pg from 'pg';
 import { createTenant as createTenantNamed } from '../../harness/api.js';
 
-export { call, expectStatus, type Reply } from '../../harness/api.js';
-
-export const newAdminKey = (): string => `admin-${randomBytes(16).toString('hex')}`;
+export { call, expectStatus, newAdminKey, type Reply } from '../../harness/api.js';
 
 /** A tenant with a write+read key and a random name. */
 export const createTenant = (writeUrl: string, adminKey: string) =>

@@ -7,44 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { freePort } from '../../harness/ports.js';
 import { startService, type RunningService } from '../../harness/services.js';
 import type { TestStack } from '../../harness/testing.js';
+import { createTenant as createTenantWithKey, issueKey, type Reply } from '../../harness/api.js';
 
-export interface Reply {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-export interface CallOptions {
-  key?: string | undefined;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Abort the request after this long (the default: no limit). */
-  timeoutMs?: number;
-}
-
-export async function call(
-  base: string,
-  method: string,
-  path: string,
-  options: CallOptions = {},
-): Promise<Reply> {
-  const response = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: {
-      ...(options.key ? { 'X-API-Key': options.key } : {}),
-      ...(options.body === undefined ? {} : { 'Content-Type': 'application/json' }),
-      ...options.headers,
-    },
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    ...(options.timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(options.timeoutMs) }),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-  };
-}
+export { call, newAdminKey, type CallOptions, type Reply } from '../../harness/api.js';
 
 /** Asserts a 400 problem whose errors name the field (a query parameter or a header). */
 export function assertBadField(reply: Reply, field: string): void {
@@ -57,8 +22,6 @@ export function assertBadField(reply: Reply, field: string): void {
   );
   assert.match(String(reply.body.detail), new RegExp(field.replace(/[.[\]]/g, '\\$&')));
 }
-
-export const newAdminKey = () => `admin-${randomBytes(16).toString('hex')}`;
 
 export async function startWrite(
   stack: TestStack,
@@ -90,26 +53,17 @@ export async function createTenant(
   adminKey: string,
   name: string,
 ): Promise<{ id: string; keys: Record<'readWrite' | 'read' | 'writeOnly', string> }> {
-  const tenant = await call(writeUrl, 'POST', '/tenants', {
-    key: adminKey,
-    body: { name: `${name}-${randomBytes(4).toString('hex')}` },
-  });
-  assert.equal(tenant.status, 201, JSON.stringify(tenant.body));
-  const id = String(tenant.body.id);
-  const issue = async (scopes: string[]) => {
-    const reply = await call(writeUrl, 'POST', `/tenants/${id}/api-keys`, {
-      key: adminKey,
-      body: { name: scopes.join('+'), scopes },
-    });
-    assert.equal(reply.status, 201, JSON.stringify(reply.body));
-    return String(reply.body.key);
-  };
+  const { tenantId: id, key: readWrite } = await createTenantWithKey(
+    writeUrl,
+    adminKey,
+    `${name}-${randomBytes(4).toString('hex')}`,
+  );
   return {
     id,
     keys: {
-      readWrite: await issue(['write', 'read']),
-      read: await issue(['read']),
-      writeOnly: await issue(['write']),
+      readWrite,
+      read: await issueKey(writeUrl, adminKey, id, ['read']),
+      writeOnly: await issueKey(writeUrl, adminKey, id, ['write']),
     },
   };
 }
