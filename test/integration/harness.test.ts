@@ -176,14 +176,24 @@ describe('local stack harness', () => {
           .filter(Boolean)
           .map(Number);
       // The service the supervisor runs now (one child; none for a moment while it restarts one).
+      let seenChildren: number[] = [];
       const child = await waitFor(
         'the supervised write service',
         async () => {
-          const pids = await children();
-          return pids.length === 1 ? pids[0] : undefined;
+          seenChildren = await children();
+          return seenChildren.length === 1 ? seenChildren[0] : undefined;
         },
-        { timeoutMs: 15_000, intervalMs: 100 },
-      );
+        { timeoutMs: 30_000, intervalMs: 100 },
+      ).catch((error: unknown) => {
+        // Name what was seen instead: the supervisor's children and the end of its log.
+        const log = readFileSync(join(runDir, 'logs', 'write.log'), 'utf8')
+          .split('\n')
+          .slice(-40)
+          .join('\n');
+        throw new Error(
+          `${String(error)}; children of supervisor ${supervisor}: [${seenChildren.join(', ')}]; write.log ends:\n${log}`,
+        );
+      });
       process.kill(child, 'SIGKILL');
       await waitFor(
         'the write service restarted',
