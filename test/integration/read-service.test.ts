@@ -3,7 +3,7 @@
  * over HTTP, the replicator carries them through Kafka into the projection DB, and the read
  * service answers from there (raw history from the streaming replica). Covers read-your-writes
  * with the position token, exact hourly aggregates, tenant isolation on every route, conditional
- * GETs, pagination under concurrent writes and bad parameters.
+ * GETs, pagination under concurrent writes, bad parameters, and the short answer cache.
  * Needs `make build` first (it runs services/<name>/dist/main.js).
  */
 import assert from 'node:assert/strict';
@@ -346,7 +346,8 @@ describe('read service', () => {
     );
     assert.equal((ok(await get('/alerts?state=resolved', alpha.keys.read)).alerts as unknown[]).length, 0);
 
-    const dashboard = ok(await get('/dashboard', alpha.keys.read));
+    // With the position: an earlier /dashboard answer may still be shared from the answer cache.
+    const dashboard = ok(await getAt('/dashboard', alpha.keys.read, String(hot.body.position)));
     assert.equal((dashboard.alerts as { open: number }).open, 1);
     assert.equal((dashboard.services as { by_health: Record<string, number> }).by_health.degraded, 1);
     assert.equal((dashboard.top_cpu as { id: string }[])[0]?.id, service.id);
@@ -437,5 +438,156 @@ describe('read service', () => {
     for (const name of ['query:label', 'query:health', 'query:limit', 'query:cursor'])
       assert.ok(params.includes(name), name);
     assert.ok(doc.paths['/api/v1/services/{id}/metrics/raw']);
+  });
+
+  describe('answer cache', () => {
+    /** Long enough that two requests in a row fall within it even on a busy machine. */
+    const TTL_MS = 3_000;
+    let cached: RunningService;
+    let probe: { id: string; position: string };
+    let observedAt = Date.now();
+
+    const cget = (path: string, key: string, headers: Record<string, string> = {}) =>
+      call(cached.url, 'GET', path, { key, headers });
+    const outcome = (reply: Reply) => reply.headers.get('x-pulse-cache');
+    /** Records a sample newer than any before it; returns its position. */
+    const record = async (cpu: number) => {
+      observedAt = Math.max(observedAt + 1, Date.now());
+      const reply = await post('/metrics/system', alpha.keys.readWrite, {
+        ...sample(probe.id, 0, { cpu_usage: cpu }),
+        observed_at: new Date(observedAt).toISOString(),
+      });
+      return String(reply.body.position);
+    };
+    const latestCpu = (reply: Reply) => ok(reply).cpu_usage;
+
+    before(async () => {
+      cached = await startRead(stack, scope, { PULSE_READ_CACHE_TTL_MS: String(TTL_MS) });
+      running.push(cached);
+      probe = await register(alpha.keys.readWrite, 'cache-probe', { cache: 'probe' });
+      const position = await record(10);
+      ok(await cget(`/services/${probe.id}/metrics/latest`, alpha.keys.read, { [POSITION]: position }));
+    });
+
+    it('answers a second GET within the TTL from the cache, for any key of the tenant', async () => {
+      const path = `/services/${probe.id}`;
+      const first = await cget(path, alpha.keys.read);
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      assert.equal(outcome(first), 'miss');
+      for (const key of [alpha.keys.read, alpha.keys.readWrite]) {
+        const again = await cget(path, key);
+        assert.equal(outcome(again), 'hit');
+        assert.deepEqual(again.body, first.body);
+        assert.equal(again.headers.get('etag'), first.headers.get('etag'));
+        assert.match(String(again.headers.get('cache-control')), /no-cache/);
+      }
+    });
+
+    it("never serves one tenant's cached answer to another asking the same URL", async () => {
+      for (const path of ['/dashboard', '/services']) {
+        const alphaFirst = await cget(path, alpha.keys.read);
+        const betaFirst = await cget(path, beta.keys.read);
+        assert.equal(outcome(betaFirst), 'miss', path);
+        assert.notDeepEqual(betaFirst.body, alphaFirst.body, path);
+        const betaAgain = await cget(path, beta.keys.read);
+        assert.equal(outcome(betaAgain), 'hit', path);
+        assert.deepEqual(betaAgain.body, betaFirst.body, path);
+        const alphaAgain = await cget(path, alpha.keys.read);
+        assert.equal(outcome(alphaAgain), 'hit', path);
+        assert.deepEqual(alphaAgain.body, alphaFirst.body, path);
+      }
+      assert.equal((ok(await cget('/dashboard', beta.keys.read)).services as { total: number }).total, 0);
+      assert.deepEqual(ok(await cget('/services', beta.keys.read)).services, []);
+    });
+
+    it('answers a read with a newer position fresh despite a cached older answer, and keeps it', async () => {
+      const path = `/services/${probe.id}/metrics/latest`;
+      await cget(path, alpha.keys.read);
+      const kept = await cget(path, alpha.keys.read);
+      assert.equal(outcome(kept), 'hit', 'an older answer is cached');
+      const older = latestCpu(kept);
+      const position = await record(Number(older) + 1);
+      const fresh = await cget(path, alpha.keys.read, { [POSITION]: position });
+      assert.equal(outcome(fresh), 'miss');
+      assert.equal(latestCpu(fresh), Number(older) + 1);
+      // The fresh answer replaced the older one for everyone else.
+      const after = await cget(path, alpha.keys.read);
+      assert.equal(outcome(after), 'hit');
+      assert.equal(latestCpu(after), Number(older) + 1);
+    });
+
+    it('computes a new answer once the TTL has passed', async () => {
+      const path = '/services?label=cache:probe';
+      const cpuOf = (reply: Reply) =>
+        (ok(reply).services as { latest: { cpu_usage: number } | null }[])[0]?.latest?.cpu_usage;
+      const started = Date.now();
+      const first = await cget(path, alpha.keys.read);
+      assert.equal(outcome(first), 'miss');
+      const newCpu = Number(cpuOf(first)) + 7;
+      // Applied to the projection (waited for through another URL, which leaves this one cached).
+      const position = await record(newCpu);
+      ok(await cget(`/services/${probe.id}`, alpha.keys.read, { [POSITION]: position }));
+
+      const hits: Reply[] = [];
+      const renewed = await waitFor(
+        'an answer computed after the TTL',
+        async () => {
+          const reply = await cget(path, alpha.keys.read);
+          if (outcome(reply) === 'miss') return reply;
+          hits.push(reply);
+          return undefined;
+        },
+        { timeoutMs: TTL_MS * 4, intervalMs: 100 },
+      );
+      // The TTL counts from when the first answer was read, after `started` (1 ms clock rounding).
+      assert.ok(Date.now() - started >= TTL_MS - 1, `renewed after ${Date.now() - started} ms`);
+      assert.equal(cpuOf(renewed), newCpu);
+      for (const hit of hits) assert.deepEqual(hit.body, first.body, 'until then, the same answer');
+    });
+
+    it('lets concurrent requests for one uncached URL share a single query', async () => {
+      const replies = await Promise.all(
+        Array.from({ length: 8 }, () => cget(`/alerts?service=${probe.id}`, alpha.keys.read)),
+      );
+      assert.deepEqual(replies.map(outcome).sort(), [
+        'hit',
+        'hit',
+        'hit',
+        'hit',
+        'hit',
+        'hit',
+        'hit',
+        'miss',
+      ]);
+      for (const reply of replies) assert.deepEqual(ok(reply), replies[0]?.body);
+    });
+
+    it('leaves errors, /sync-status and raw history out of it', async () => {
+      for (const path of [
+        `/services/${randomUUID()}`,
+        '/sync-status',
+        `/services/${probe.id}/metrics/raw`,
+        '/services?limit=0',
+      ]) {
+        for (let i = 0; i < 2; i++) {
+          const reply = await cget(path, alpha.keys.read);
+          assert.equal(outcome(reply), null, `${path}: ${String(outcome(reply))}`);
+        }
+      }
+    });
+
+    it('documents the bounded staleness in the OpenAPI document', async () => {
+      const doc = (await (await fetch(`${cached.url}/openapi.json`)).json()) as {
+        paths: Partial<Record<string, { get: { responses: Record<string, { description: string }> } }>>;
+      };
+      assert.match(
+        String(doc.paths['/api/v1/dashboard']?.get.responses['200']?.description),
+        /up to 3000 ms.*X-Pulse-Cache/,
+      );
+      assert.doesNotMatch(
+        String(doc.paths['/api/v1/sync-status']?.get.responses['200']?.description),
+        /X-Pulse-Cache/,
+      );
+    });
   });
 });

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { serviceEntry, type RunningService } from '../harness/services.js';
 import { suiteScope, testStack, type TestStack } from '../harness/testing.js';
+import { waitFor } from '../harness/wait.js';
 import { repoRoot } from '../harness/tools.js';
 import { startReplicator } from './support/pipeline.js';
 import { call, newAdminKey, startRead, startWrite, type Reply } from './support/read-api.js';
@@ -22,6 +23,7 @@ import { openApiRoutes, type ApiRoute } from './support/security.js';
 
 const run = promisify(execFile);
 const SCOPES = ['write', 'read', 'admin'] as const;
+const READ_KEY_CACHE_TTL_MS = 1_000;
 
 interface Tenant {
   id: string;
@@ -120,7 +122,10 @@ describe('security: keys, scopes and tenant isolation on every route', () => {
     scope = await suiteScope(stack, 'security');
     write = await startWrite(stack, scope, adminKey);
     running.push(write, await startReplicator(stack, scope, `replicator-sec-${process.pid}`));
-    read = await startRead(stack, scope, { PULSE_READ_YOUR_WRITES_TIMEOUT_MS: '30000' });
+    read = await startRead(stack, scope, {
+      PULSE_READ_YOUR_WRITES_TIMEOUT_MS: '30000',
+      PULSE_AUTH_CACHE_TTL_MS: String(READ_KEY_CACHE_TTL_MS),
+    });
     running.push(read);
     tenants.push(await makeTenant('alpha'), await makeTenant('beta'));
     const revoked = await call(write.url, 'POST', `/tenants/${tenants[0]?.id}/api-keys`, {
@@ -235,6 +240,39 @@ describe('security: keys, scopes and tenant isolation on every route', () => {
     }
     return views.join('\n');
   }
+
+  it('a key revoked while in use stops working at once on write, and within the key cache TTL on read', async () => {
+    const tenant = tenants[1];
+    assert.ok(tenant);
+    const issued = await call(write.url, 'POST', `/tenants/${tenant.id}/api-keys`, {
+      key: adminKey,
+      body: { name: 'in-use', scopes: ['write', 'read'] },
+    });
+    const key = String(issued.body.key);
+    const heartbeat = () =>
+      call(write.url, 'POST', `/services/${tenant.serviceId}/heartbeats`, {
+        key,
+        body: { observed_at: new Date().toISOString() },
+      });
+    const status = () => call(read.url, 'GET', `/services/${tenant.serviceId}`, { key });
+    // Both services have now checked the key and hold it in their caches.
+    assert.equal((await heartbeat()).status, 202);
+    assert.equal((await status()).status, 200);
+    const revoked = await call(
+      write.url,
+      'DELETE',
+      `/tenants/${tenant.id}/api-keys/${String(issued.body.id)}`,
+      {
+        key: adminKey,
+      },
+    );
+    assert.equal(revoked.status, 204);
+    assert.equal((await heartbeat()).status, 401, 'the revoking service forgets the key at once');
+    await waitFor('the read service to refuse the revoked key', async () => (await status()).status === 401, {
+      timeoutMs: READ_KEY_CACHE_TTL_MS * 3,
+      intervalMs: 100,
+    });
+  });
 
   it("no tenant reaches another's data on any route, and the other tenant's data stays as it was", async (t: TestContext) => {
     const [alpha, beta] = tenants;

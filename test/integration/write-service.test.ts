@@ -740,6 +740,7 @@ describe('write service', () => {
       });
       assert.equal(reused.status, 422);
       assert.equal((reused.body.errors as { field: string }[])[0]?.field, 'Idempotency-Key');
+      assert.deepEqual(await counts(tenantA), now, 'the refused reuse changed nothing');
     });
 
     it('retries a command whose connection is terminated mid-transaction, and it takes effect once', async () => {
@@ -791,6 +792,24 @@ describe('write service', () => {
   });
 
   describe('keys', () => {
+    it('answers 404 and writes nothing for a tenant deleted while its key and services are remembered', async () => {
+      const tenant = await createTenant('deleted');
+      const key = (await issueKey(tenant, ['write'])).key;
+      const serviceId = await register(key, 'doomed');
+      // The service's owner and the key are now in the write service's memory.
+      const first = await api('POST', '/metrics/system', { key, body: sample(serviceId) });
+      assert.equal(first.status, 202);
+      await db.query('delete from tenants where id = $1', [tenant]);
+      const reply = await api('POST', '/metrics/system', {
+        key,
+        body: sample(serviceId, { observed_at: new Date(Date.now() - 1_000).toISOString() }),
+      });
+      // The key is still remembered (for PULSE_AUTH_CACHE_TTL_MS), so the sample reaches the insert.
+      assert.equal(reply.status, 404, JSON.stringify(reply.body));
+      const left = await db.query('select 1 from system_metrics where service_id = $1', [serviceId]);
+      assert.equal(left.rowCount, 0);
+    });
+
     it('stores only the hash of a key, and a revoked key is refused', async () => {
       const issued = await issueKey(tenantA, ['write']);
       const stored = await db.query(`select 1 from api_keys where key_hash = sha256($1::bytea) and id = $2`, [

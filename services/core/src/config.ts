@@ -47,6 +47,8 @@ export const envField = {
     ),
   postgresUrl: () =>
     envField.of(z.url({ protocol: /^postgres(ql)?$/, error: 'expected a postgres:// or postgresql:// URL' })),
+  /** How long a service trusts an API key it has checked (see ApiKeyAuthenticator). */
+  authCacheTtlMs: () => envField.integer(5_000, { max: 300_000 }),
   logLevel: () =>
     envField.of(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
 };

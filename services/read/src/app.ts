@@ -1,7 +1,7 @@
 /** Assembles the read service's HTTP app: key auth on the write DB, read-your-writes, the routes. */
 import {
   API_KEY_HEADER,
-  authenticate,
+  ApiKeyAuthenticator,
   createHttpApp,
   mountRoutes,
   openApiDocument,
@@ -12,6 +12,7 @@ import {
   type Telemetry,
 } from '@pulse/core';
 import type pg from 'pg';
+import { answerCaching } from './answer-cache.js';
 import type { HistoryRouter } from './history-router.js';
 import { MIN_POSITION_HEADER, minPositionOf, positionWaiter } from './read-your-writes.js';
 import { API_PREFIX, readRoutes, type ReadContext } from './routes.js';
@@ -24,6 +25,9 @@ export interface ReadAppOptions {
   history: HistoryRouter;
   kafka: SyncSources['kafka'];
   readYourWritesTimeoutMs: number;
+  authCacheTtlMs: number;
+  /** How long a projection answer is shared per tenant and URL (answer-cache.ts); 0 turns it off. */
+  answerCacheTtlMs: number;
   logger: Logger;
   telemetry: Telemetry;
 }
@@ -34,7 +38,9 @@ export function createReadApp(options: ReadAppOptions): HttpApp {
     projection,
     history,
     sync: { primary, projection, history, kafka: options.kafka },
+    cached: answerCaching({ ttlMs: options.answerCacheTtlMs, registry: telemetry.registry }),
   });
+  const keys = new ApiKeyAuthenticator(primary, { ttlMs: options.authCacheTtlMs });
   const waiter = positionWaiter(projection, options.readYourWritesTimeoutMs, telemetry.registry);
   const openapi = openApiDocument(routes, {
     title: 'Pulse read API',
@@ -56,7 +62,7 @@ export function createReadApp(options: ReadAppOptions): HttpApp {
       mountRoutes<ReadContext>(app, routes, {
         prefix: API_PREFIX,
         prepare: async (_route, req) => {
-          const principal = await authenticate(primary, req.get(API_KEY_HEADER));
+          const principal = await keys.authenticate(req.get(API_KEY_HEADER));
           requireScope(principal, 'read');
           const minPosition = minPositionOf(req.get(MIN_POSITION_HEADER));
           if (minPosition) await waiter.wait(minPosition);

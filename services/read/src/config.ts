@@ -22,6 +22,11 @@ export const readConfigSchema = z.object({
   PULSE_REPLICA_RETRY_AFTER_MS: envField.integer(5_000, { min: 0, max: 600_000 }),
   PULSE_REPLICA_CONNECT_TIMEOUT_MS: envField.integer(1_000, { min: 50, max: 60_000 }),
   PULSE_READ_YOUR_WRITES_TIMEOUT_MS: envField.integer(5_000, { min: 0, max: 60_000 }),
+  /**
+   * How long a projection answer is shared by the requests of one tenant asking for the same URL:
+   * a bounded staleness of at most this on top of the projection lag; 0 turns the cache off.
+   */
+  PULSE_READ_CACHE_TTL_MS: envField.integer(1_000, { max: 60_000 }),
   /** Kafka for the projection backlog in /sync-status; unset, the backlog is reported as unknown. */
   PULSE_KAFKA_BROKERS: envField.of(
     z
@@ -33,6 +38,7 @@ export const readConfigSchema = z.object({
   PULSE_PROJECTOR_GROUP: envField.of(z.string().min(1).default('pulse-projector')),
   PULSE_HTTP_PORT: envField.port(8081),
   PULSE_LOG_LEVEL: envField.logLevel(),
+  PULSE_AUTH_CACHE_TTL_MS: envField.authCacheTtlMs(),
   PULSE_DB_POOL_SIZE: envField.integer(20, { min: 1, max: 500 }),
   PULSE_SHUTDOWN_GRACE_MS: envField.integer(10_000, { max: 600_000 }),
 });

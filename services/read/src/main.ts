@@ -41,6 +41,8 @@ async function main(): Promise<void> {
       ? { admin, topic: config.PULSE_KAFKA_TOPIC, groupId: config.PULSE_PROJECTOR_GROUP }
       : undefined,
     readYourWritesTimeoutMs: config.PULSE_READ_YOUR_WRITES_TIMEOUT_MS,
+    authCacheTtlMs: config.PULSE_AUTH_CACHE_TTL_MS,
+    answerCacheTtlMs: config.PULSE_READ_CACHE_TTL_MS,
     logger,
     telemetry,
   });

@@ -1,6 +1,15 @@
 /** The read API's routes: thin handlers over the projection repositories and the history router. */
-import { notFound, routeBuilder, type Position, type Principal, type RouteResult } from '@pulse/core';
+import {
+  notFound,
+  routeBuilder,
+  type Position,
+  type Principal,
+  type RouteResult,
+  type RouteSpec,
+} from '@pulse/core';
 import type pg from 'pg';
+import type { z } from 'zod';
+import type { RouteCaching } from './answer-cache.js';
 import { paginate } from './cursor.js';
 import type { HistoryRouter } from './history-router.js';
 import { MIN_POSITION_HEADER } from './read-your-writes.js';
@@ -45,7 +54,8 @@ const COMMON = [400, 401, 403, 504] as const;
 
 /**
  * Projection answers may be cached by the client but must be revalidated (the ETag makes that a
- * 304), and differ by key and by the position the client waited for.
+ * 304), and differ by key and by the position the client waited for. The routes answering with it
+ * are `projectionRoute`s: the server shares their answers for a short while too.
  */
 const REVALIDATE = { 'Cache-Control': 'private, no-cache', Vary: `X-API-Key, ${MIN_POSITION_HEADER}` };
 const fresh = (body: unknown): RouteResult => ({ status: 200, body, headers: REVALIDATE });
@@ -57,17 +67,28 @@ export interface RouteDeps {
   projection: pg.Pool;
   history: HistoryRouter;
   sync: SyncSources;
+  /** Applied to every projection-backed route (see answer-cache.ts); the identity turns it off. */
+  cached: RouteCaching;
 }
 
 const route = routeBuilder<ReadContext>();
 
-export function readRoutes({ projection, history, sync }: RouteDeps) {
+export function readRoutes({ projection, history, sync, cached }: RouteDeps) {
+  /**
+   * A GET answered from the projection: its 200 answers are shared per tenant and URL for the
+   * cache TTL, a bounded staleness on top of the projection lag they already have. Not for raw
+   * history (replicas, with their own staleness headers) nor /sync-status (measures now).
+   */
+  const projectionRoute = <P extends z.ZodObject, B extends z.ZodType, Q extends z.ZodObject>(
+    spec: RouteSpec<P, B, ReadContext, Q>,
+  ) => cached(route(spec));
+
   const requireService = async (tenantId: string, id: string) => {
     if (!(await serviceExists(projection, tenantId, id))) throw notFound(`service ${id} not found`, 'id');
   };
 
   return [
-    route({
+    projectionRoute({
       method: 'get',
       path: '/services',
       summary:
@@ -89,7 +110,7 @@ export function readRoutes({ projection, history, sync }: RouteDeps) {
         return fresh({ services: page.items, next_cursor: page.next_cursor });
       },
     }),
-    route({
+    projectionRoute({
       method: 'get',
       path: '/services/{id}',
       summary: "One service's status",
@@ -105,7 +126,7 @@ export function readRoutes({ projection, history, sync }: RouteDeps) {
         return fresh(service);
       },
     }),
-    route({
+    projectionRoute({
       method: 'get',
       path: '/services/{id}/metrics/latest',
       summary: "A service's latest sample (by observation time)",
@@ -118,7 +139,7 @@ export function readRoutes({ projection, history, sync }: RouteDeps) {
         return fresh(latest);
       },
     }),
-    route({
+    projectionRoute({
       method: 'get',
       path: '/metrics/latest',
       summary: 'The latest sample of every service, paged by service id',
@@ -139,7 +160,7 @@ export function readRoutes({ projection, history, sync }: RouteDeps) {
         return fresh({ metrics: page.items, next_cursor: page.next_cursor });
       },
     }),
-    route({
+    projectionRoute({
       method: 'get',
       path: '/services/{id}/metrics/hourly',
       summary: 'Hourly count, avg, min and max per gauge over [from, to) (default: the last 24 h)',
@@ -155,7 +176,7 @@ export function readRoutes({ projection, history, sync }: RouteDeps) {
         return fresh({ service_id: id, from: from.toISOString(), to: to.toISOString(), buckets });
       },
     }),
-    route({
+    projectionRoute({
       method: 'get',
       path: '/services/{id}/processes',
       summary: "A service's latest processes, busiest first",
@@ -178,7 +199,7 @@ export function readRoutes({ projection, history, sync }: RouteDeps) {
         return fresh({ service_id: id, processes });
       },
     }),
-    route({
+    projectionRoute({
       method: 'get',
       path: '/alerts',
       summary: 'Alerts, newest first, by state, service and severity',
@@ -253,7 +274,7 @@ export function readRoutes({ projection, history, sync }: RouteDeps) {
         };
       },
     }),
-    route({
+    projectionRoute({
       method: 'get',
       path: '/dashboard',
       summary: 'The overview in one call: services by health, open alerts, the busiest services',

@@ -20,10 +20,16 @@ export const replicatorConfigSchema = z.object({
   /** Which roles this process runs; every replica normally runs both. */
   PULSE_REPLICATOR_ROLES: envField.of(roles.default(['relay', 'projector'])),
   PULSE_HTTP_PORT: envField.port(8082),
-  PULSE_RELAY_BATCH_SIZE: envField.integer(500, { min: 1, max: 10_000 }),
+  /** Rows read, published and marked per round; larger rounds drain a backlog with fewer round trips. */
+  PULSE_RELAY_BATCH_SIZE: envField.integer(2_000, { min: 1, max: 10_000 }),
   /** The timed poll that catches what a lost NOTIFY would miss. */
   PULSE_RELAY_POLL_INTERVAL_MS: envField.integer(1_000, { min: 10, max: 60_000 }),
   PULSE_OUTBOX_RETENTION_HOURS: envField.integer(24, { min: 0, max: 24 * 365 }),
+  /**
+   * Partitions whose batches one projector applies at the same time, each in its own transaction
+   * (kafkajs partitionsConsumedConcurrently): one at a time leaves the process waiting on round trips.
+   */
+  PULSE_PROJECTOR_CONCURRENCY: envField.integer(4, { min: 1, max: 64 }),
   PULSE_PROJECTOR_MAX_ATTEMPTS: envField.integer(3, { min: 1, max: 100 }),
   PULSE_HEARTBEAT_CHECK_INTERVAL_MS: envField.integer(5_000, { min: 100, max: 600_000 }),
   PULSE_LOG_LEVEL: envField.logLevel(),

@@ -38,7 +38,8 @@ export async function startReplicator(
   });
   const projectionPool = createPool(config.PULSE_PROJECTION_DATABASE_URL, {
     applicationName: 'pulse-projector',
-    max: 6,
+    // A connection per partition applied at once, plus the heartbeat timer's and the monitor's.
+    max: config.PULSE_PROJECTOR_CONCURRENCY + 2,
     logger,
   });
   const relayMetrics = createRelayMetrics(telemetry.registry);
@@ -79,6 +80,7 @@ export async function startReplicator(
       groupId: config.PULSE_PROJECTOR_GROUP,
       topic: config.PULSE_KAFKA_TOPIC,
       maxAttempts: config.PULSE_PROJECTOR_MAX_ATTEMPTS,
+      concurrency: config.PULSE_PROJECTOR_CONCURRENCY,
       logger,
       metrics: projectionMetrics,
       tracer: telemetry.tracer,

@@ -1,7 +1,7 @@
 /** Assembles the write service's HTTP app from its routes, auth and rate limit. */
 import {
   API_KEY_HEADER,
-  authenticate,
+  ApiKeyAuthenticator,
   createHttpApp,
   HttpError,
   mountRoutes,
@@ -25,6 +25,7 @@ export interface WriteAppOptions {
   bodyLimit: string;
   retentionDays: number;
   rateLimit: { perSecond: number; burst: number };
+  authCacheTtlMs: number;
 }
 
 export function createWriteApp(options: WriteAppOptions): HttpApp {
@@ -43,8 +44,10 @@ export function createWriteApp(options: WriteAppOptions): HttpApp {
       registers: [telemetry.registry],
     }),
   };
+  const keys = new ApiKeyAuthenticator(pool, { ttlMs: options.authCacheTtlMs });
   const routes = writeRoutes({
     pool,
+    keys,
     commands,
     schemas: writeSchemas({ retentionDays: options.retentionDays }),
   });
@@ -69,7 +72,7 @@ export function createWriteApp(options: WriteAppOptions): HttpApp {
       mountRoutes(app, routes, {
         prefix: API_PREFIX,
         prepare: async (route, req) => {
-          const principal = await authenticate(pool, req.get(API_KEY_HEADER));
+          const principal = await keys.authenticate(req.get(API_KEY_HEADER));
           if (limiter.enabled) {
             const taken = limiter.take(principal.keyId, Date.now());
             if (!taken.allowed) {

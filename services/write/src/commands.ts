@@ -1,13 +1,14 @@
 /**
- * The frame of every command: one transaction holding the idempotency record, the domain rows and
- * the outbox events; the answer carries the position token of that transaction.
+ * The frame of every command: one transaction holding the domain rows, the outbox events and the
+ * idempotency record (written last, with the events); the answer carries the position token of
+ * that transaction.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { currentTraceparent, formatPosition, HttpError, withTransaction, type Queryable } from '@pulse/core';
 import type pg from 'pg';
 import type { Counter } from 'prom-client';
 import { appendEvents, type PendingEvent } from './repositories/outbox.js';
-import { claimIdempotencyKey, storeIdempotentResponse } from './repositories/idempotency.js';
+import { findStoredResponse } from './repositories/idempotency.js';
 
 export interface CommandOutcome {
   status: number;
@@ -42,6 +43,9 @@ export function requestFingerprint(method: string, path: string, body: unknown):
   return `${method} ${path}\n${JSON.stringify(body ?? null)}`;
 }
 
+/** Thrown inside the transaction when the key belongs to a committed command, to roll this one back. */
+class KeyTaken extends Error {}
+
 export async function runCommand(
   deps: CommandDeps,
   request: CommandRequest,
@@ -53,43 +57,63 @@ export async function runCommand(
   const requestHash = createHash('sha256').update(request.fingerprint).digest();
   const traceparent = currentTraceparent();
   let committedEvents: PendingEvent[] = [];
-  const result = await withTransaction(
-    deps.pool,
-    async (tx): Promise<CommandResult> => {
-      const stored = await claimIdempotencyKey(tx, request.tenantId, key, requestHash);
-      if (stored) {
-        if (!stored.requestHash.equals(requestHash)) {
-          throw new HttpError(
-            422,
-            'Unprocessable Content',
-            'the Idempotency-Key was used for a different request',
-            {
-              errors: [{ field: 'Idempotency-Key', message: 'was used for a different request' }],
-            },
-          );
-        }
-        return {
-          status: stored.status,
-          body: stored.body,
-          position: String(stored.body.position),
-          replayed: true,
-        };
-      }
-      const outcome = await command(tx);
-      const txid = await appendEvents(tx, outcome.events, traceparent);
-      const position = outcome.position ?? formatPosition({ txid, events: outcome.events.length });
-      const body = { ...outcome.body, position };
-      await storeIdempotentResponse(tx, request.tenantId, key, outcome.status, body);
-      committedEvents = outcome.events;
-      return { status: outcome.status, body, position, replayed: false };
-    },
-    {
-      onRetry: () => {
-        deps.retries.inc();
+  try {
+    const result = await withTransaction(
+      deps.pool,
+      async (tx): Promise<CommandResult> => {
+        const outcome = await command(tx);
+        const body = outcome.position ? { ...outcome.body, position: outcome.position } : outcome.body;
+        const { txid, recorded } = await appendEvents(tx, outcome.events, traceparent, {
+          tenantId: request.tenantId,
+          key,
+          requestHash,
+          status: outcome.status,
+          body,
+        });
+        if (!recorded) throw new KeyTaken();
+        const position = outcome.position ?? formatPosition({ txid, events: outcome.events.length });
+        committedEvents = outcome.events;
+        return { status: outcome.status, body: { ...body, position }, position, replayed: false };
       },
-    },
-  );
-  // Counted after COMMIT: an attempt that was rolled back and retried must not count twice.
-  for (const event of committedEvents) deps.events.inc({ type: event.type });
-  return result;
+      {
+        onRetry: () => {
+          deps.retries.inc();
+        },
+      },
+    );
+    // Counted after COMMIT: an attempt that was rolled back and retried must not count twice.
+    for (const event of committedEvents) deps.events.inc({ type: event.type });
+    return result;
+  } catch (error) {
+    if (!(error instanceof KeyTaken)) throw error;
+    return replay(deps.pool, request.tenantId, key, requestHash);
+  }
+}
+
+/** The answer of the committed command that holds the key, if it was the same request. */
+async function replay(
+  pool: pg.Pool,
+  tenantId: string,
+  key: string,
+  requestHash: Buffer,
+): Promise<CommandResult> {
+  const stored = await findStoredResponse(pool, tenantId, key);
+  // Purged between the two statements: only after the retention of idempotency keys, far beyond any retry.
+  if (!stored) throw new Error(`idempotency key ${key} vanished after it was found taken`);
+  if (!stored.requestHash.equals(requestHash)) {
+    throw new HttpError(
+      422,
+      'Unprocessable Content',
+      'the Idempotency-Key was used for a different request',
+      {
+        errors: [{ field: 'Idempotency-Key', message: 'was used for a different request' }],
+      },
+    );
+  }
+  return {
+    status: stored.status,
+    body: { ...stored.body, position: stored.position },
+    position: stored.position,
+    replayed: true,
+  };
 }

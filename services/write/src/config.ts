@@ -5,6 +5,7 @@ export const writeConfigSchema = z.object({
   PULSE_WRITE_DATABASE_URL: envField.postgresUrl(),
   PULSE_HTTP_PORT: envField.port(8080),
   PULSE_LOG_LEVEL: envField.logLevel(),
+  PULSE_AUTH_CACHE_TTL_MS: envField.authCacheTtlMs(),
   PULSE_DB_POOL_SIZE: envField.integer(20, { min: 1, max: 500 }),
   /** Raw secret of the bootstrap admin key; stored (hashed) at start so operators can create tenants. */
   PULSE_BOOTSTRAP_ADMIN_KEY: envField.of(z.string().min(24, 'must be at least 24 characters').optional()),

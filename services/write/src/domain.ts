@@ -14,12 +14,8 @@ import {
 } from '@pulse/core';
 import { insertProcessSamples, insertSystemSamples, type SystemSampleRow } from './repositories/metrics.js';
 import { registrationTxid, type PendingEvent } from './repositories/outbox.js';
-import {
-  findServiceByName,
-  insertService,
-  ownedServiceIds,
-  recordHeartbeat,
-} from './repositories/services.js';
+import { findServiceByName, insertService, recordHeartbeat } from './repositories/services.js';
+import type { ServiceOwners } from './ownership.js';
 import { setAlertRules } from './repositories/tenants.js';
 import type { CommandOutcome } from './commands.js';
 
@@ -96,33 +92,17 @@ export async function heartbeat(
   };
 }
 
-/** Rejects the whole batch, naming the first sample, when any sample names a service the tenant lacks. */
-async function requireOwnedServices(
-  tx: Queryable,
-  tenantId: string,
-  serviceIds: string[],
-  field: (index: number) => string,
-) {
-  const owned = await ownedServiceIds(tx, tenantId, [...new Set(serviceIds)]);
-  const missing = serviceIds.find((id) => !owned.has(id));
-  if (missing !== undefined)
-    throw notFound(`service ${missing} not found`, field(serviceIds.indexOf(missing)));
-}
-
 /** One event per service touched, carrying that service's newly stored samples. */
 export async function recordSystemSamples(
   tx: Queryable,
+  owners: ServiceOwners,
   tenantId: string,
   samples: SystemSampleRow[],
   field: (index: number) => string,
 ): Promise<{ outcome: CommandOutcome; accepted: number }> {
-  await requireOwnedServices(
-    tx,
-    tenantId,
-    samples.map((s) => s.service_id),
-    field,
-  );
-  const stored = await insertSystemSamples(tx, samples);
+  const serviceIds = samples.map((s) => s.service_id);
+  await owners.require(tx, tenantId, serviceIds, field);
+  const stored = await owners.inserting(serviceIds, field(0), () => insertSystemSamples(tx, samples));
   const byService = new Map<string, SystemSample[]>();
   for (const { serviceId, sample } of stored) {
     const list = byService.get(serviceId);
@@ -141,11 +121,14 @@ export async function recordSystemSamples(
 
 export async function recordProcessSamples(
   tx: Queryable,
+  owners: ServiceOwners,
   tenantId: string,
   input: { service_id: string; observed_at: string; processes: ProcessSample[] },
 ): Promise<CommandOutcome> {
-  await requireOwnedServices(tx, tenantId, [input.service_id], () => 'service_id');
-  const stored = await insertProcessSamples(tx, input.service_id, input.observed_at, input.processes);
+  await owners.require(tx, tenantId, [input.service_id], () => 'service_id');
+  const stored = await owners.inserting([input.service_id], 'service_id', () =>
+    insertProcessSamples(tx, input.service_id, input.observed_at, input.processes),
+  );
   // A snapshot already stored (a resend) emits nothing; an empty process list is news and does.
   const unchanged = input.processes.length > 0 && stored.processes.length === 0;
   return {

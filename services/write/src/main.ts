@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     telemetry,
     bodyLimit: config.PULSE_HTTP_BODY_LIMIT,
     retentionDays: config.PULSE_RETENTION_DAYS,
+    authCacheTtlMs: config.PULSE_AUTH_CACHE_TTL_MS,
     rateLimit: { perSecond: config.PULSE_RATE_LIMIT_PER_SECOND, burst: config.PULSE_RATE_LIMIT_BURST },
   });
   await serve(http, {

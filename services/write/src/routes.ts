@@ -9,6 +9,7 @@ import {
   notFound,
   routeBuilder,
   withTransaction,
+  type ApiKeyAuthenticator,
   type Principal,
   type Queryable,
   type RouteResult,
@@ -19,6 +20,7 @@ import { z } from 'zod';
 import { generateApiKey } from './auth.js';
 import { requestFingerprint, runCommand, type CommandDeps, type CommandOutcome } from './commands.js';
 import * as domain from './domain.js';
+import { ServiceOwners } from './ownership.js';
 import { insertApiKey, revokeApiKey } from './repositories/api-keys.js';
 import { insertTenant, isSystemTenant, tenantExists } from './repositories/tenants.js';
 import { SYSTEM_TENANT } from './bootstrap.js';
@@ -55,9 +57,11 @@ export interface RouteDeps {
   pool: pg.Pool;
   commands: CommandDeps;
   schemas: WriteSchemas;
+  keys: ApiKeyAuthenticator;
 }
 
-export function writeRoutes({ pool, commands, schemas }: RouteDeps) {
+export function writeRoutes({ pool, commands, schemas, keys }: RouteDeps) {
+  const owners = new ServiceOwners();
   /** Runs a command for the caller and answers with its position in the body and the header. */
   async function command(
     req: Request,
@@ -146,6 +150,7 @@ export function writeRoutes({ pool, commands, schemas }: RouteDeps) {
         command(req, context, body, async (tx) => {
           const { outcome } = await domain.recordSystemSamples(
             tx,
+            owners,
             context.tenantId,
             [body],
             () => 'service_id',
@@ -164,6 +169,7 @@ export function writeRoutes({ pool, commands, schemas }: RouteDeps) {
         command(req, context, body, async (tx) => {
           const { outcome, accepted } = await domain.recordSystemSamples(
             tx,
+            owners,
             context.tenantId,
             body.samples,
             (index) => `samples[${index}].service_id`,
@@ -179,7 +185,7 @@ export function writeRoutes({ pool, commands, schemas }: RouteDeps) {
       body: schemas.processSamples,
       responses: { 202: { description: 'Recorded', schema: responses.position }, ...errors(...COMMON, 404) },
       handler: ({ req, body, context }) =>
-        command(req, context, body, (tx) => domain.recordProcessSamples(tx, context.tenantId, body)),
+        command(req, context, body, (tx) => domain.recordProcessSamples(tx, owners, context.tenantId, body)),
     }),
     route({
       method: 'post',
@@ -237,6 +243,7 @@ export function writeRoutes({ pool, commands, schemas }: RouteDeps) {
         await requireTenantAdmin(context, tenant_id);
         const revoked = await withTransaction(pool, (tx) => revokeApiKey(tx, tenant_id, key_id));
         if (!revoked) throw notFound(`API key ${key_id} of tenant ${tenant_id} not found`, 'key_id');
+        keys.forget(key_id);
         return { status: 204 };
       },
     }),

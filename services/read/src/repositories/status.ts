@@ -99,23 +99,28 @@ export interface HealthSummary {
   top_memory: ServiceStatus[];
 }
 
-/** The overview's service figures in one statement: counts by health and the busiest services. */
+/**
+ * The overview's service figures in one statement: counts by health and the busiest services.
+ * Only the few top rows are turned into JSON; building it for every service of a large tenant
+ * would cost more than the counting.
+ */
 export async function healthSummary(db: pg.Pool, tenantId: string, top: number): Promise<HealthSummary> {
   const { rows } = await db.query<HealthSummary>(
     `with ${STATUS_CTE},
-     shown as (select ${STATUS_COLUMNS}, cpu_usage as sort_cpu, memory_usage as sort_memory from status),
-     top_cpu as (select * from shown where sort_cpu is not null order by sort_cpu desc, id limit $3),
-     top_memory as (select * from shown where sort_memory is not null order by sort_memory desc, id limit $3)
-     select (select count(*)::int from status) as total,
-            (select json_build_object(
-                'healthy', count(*) filter (where health = 'healthy'),
-                'degraded', count(*) filter (where health = 'degraded'),
-                'down', count(*) filter (where health = 'down'),
-                'unknown', count(*) filter (where health = 'unknown')) from status) as by_health,
-            (select coalesce(json_agg(to_jsonb(t) - 'sort_cpu' - 'sort_memory' order by sort_cpu desc, id), '[]')
-               from top_cpu t) as top_cpu,
-            (select coalesce(json_agg(to_jsonb(t) - 'sort_cpu' - 'sort_memory' order by sort_memory desc, id), '[]')
-               from top_memory t) as top_memory`,
+     top_cpu as (select ${STATUS_COLUMNS}, cpu_usage as sort from status where cpu_usage is not null
+                  order by cpu_usage desc, service_id limit $3),
+     top_memory as (select ${STATUS_COLUMNS}, memory_usage as sort from status where memory_usage is not null
+                     order by memory_usage desc, service_id limit $3)
+     select count(*)::int as total,
+            json_build_object(
+              'healthy', count(*) filter (where health = 'healthy'),
+              'degraded', count(*) filter (where health = 'degraded'),
+              'down', count(*) filter (where health = 'down'),
+              'unknown', count(*) filter (where health = 'unknown')) as by_health,
+            (select coalesce(json_agg(to_jsonb(t) - 'sort' order by sort desc, id), '[]') from top_cpu t) as top_cpu,
+            (select coalesce(json_agg(to_jsonb(t) - 'sort' order by sort desc, id), '[]') from top_memory t)
+              as top_memory
+       from status`,
     [tenantId, HEARTBEAT_LIMIT, top],
   );
   return onlyRow(rows);

@@ -27,6 +27,8 @@ export interface ProjectorOptions {
   topic: string;
   /** Attempts of a failing batch, and then of each of its events, before an event is dead-lettered. */
   maxAttempts: number;
+  /** Partitions applied at the same time; a service's events share one partition, so they never race. */
+  concurrency: number;
   logger: Logger;
   metrics: ProjectionMetrics;
   tracer: Tracer;
@@ -83,6 +85,7 @@ export class Projector {
     await this.consumer.run({
       eachBatchAutoResolve: false,
       autoCommit: true,
+      partitionsConsumedConcurrently: this.options.concurrency,
       eachBatch: (payload) => this.handleBatch(payload),
     });
   }

@@ -22,7 +22,8 @@ export async function rebuildFromKafka(
   await admin.connect();
   const pool = createPool(inSchema(databaseUrl, SHADOW_SCHEMA), {
     applicationName: 'pulse-rebuild',
-    max: 4,
+    // One connection per partition applied at once, and one for watching the offsets.
+    max: config.PULSE_PROJECTOR_CONCURRENCY + 1,
     logger,
   });
   const group = `${config.PULSE_PROJECTOR_GROUP}-rebuild-${Date.now()}`;
@@ -35,6 +36,7 @@ export async function rebuildFromKafka(
       groupId: group,
       topic,
       maxAttempts: config.PULSE_PROJECTOR_MAX_ATTEMPTS,
+      concurrency: config.PULSE_PROJECTOR_CONCURRENCY,
       logger,
       metrics: createProjectionMetrics(telemetry.registry),
       tracer: telemetry.tracer,
