@@ -516,6 +516,18 @@ describe('read service', () => {
       assert.equal(latestCpu(after), Number(older) + 1);
     });
 
+    it('answers a request with Cache-Control: no-cache fresh, as HTTP lets a client ask past a cache', async () => {
+      const path = `/services/${probe.id}/metrics/latest`;
+      await cget(path, alpha.keys.read);
+      assert.equal(outcome(await cget(path, alpha.keys.read)), 'hit', 'an answer is cached');
+      const position = await record(42);
+      // Applied (waited for through another URL, which leaves this one cached with the old value).
+      ok(await cget(`/services/${probe.id}`, alpha.keys.read, { [POSITION]: position }));
+      const fresh = await cget(path, alpha.keys.read, { 'Cache-Control': 'no-cache' });
+      assert.equal(outcome(fresh), 'miss');
+      assert.equal(latestCpu(fresh), 42);
+    });
+
     it('computes a new answer once the TTL has passed', async () => {
       const path = '/services?label=cache:probe';
       const cpuOf = (reply: Reply) =>

@@ -2,57 +2,28 @@
  * The write service as a real process against the real PostgreSQL primary: commands commit their
  * domain rows and outbox events together, answer with a position token, refuse bad input without
  * changing anything, keep tenants apart, and survive a terminated connection.
- * Needs `make build` first (it runs services/write/dist/main.js).
+ * Needs `make build` first (it runs services/write/dist/main.js). The suite has a write database
+ * of its own (suiteScope), so it may count rows across tables.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { eventPayloadSchemas, onlyRow, parsePosition, type EventType, type Position } from '@pulse/core';
 import pg from 'pg';
-import { testStack, type TestStack } from '../harness/testing.js';
+import { newAdminKey } from '../harness/api.js';
+import { freePort } from '../harness/ports.js';
+import { serviceEntry, startService, type RunningService } from '../harness/services.js';
+import { suiteScope, testStack, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), '../../services/write/dist/main.js');
-const ADMIN_KEY = `admin-${randomBytes(16).toString('hex')}`;
+const ADMIN_KEY = newAdminKey();
 
-interface WriteProcess {
-  url: string;
-  child: ChildProcess;
-  logs: string[];
-  exited: Promise<number | null>;
-}
-
-async function startWriteService(env: Record<string, string>): Promise<WriteProcess> {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, PULSE_HTTP_PORT: '0', PULSE_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: string[] = [];
-  let port: number | undefined;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      logs.push(line);
-      if (line.includes('"msg":"listening"')) port = (JSON.parse(line) as { port: number }).port;
-    });
-  }
-  let exitCode: number | null | undefined;
-  void exited.then((code) => (exitCode = code));
-  const listening = await waitFor('the write service to listen', () => port, {
-    timeoutMs: 30_000,
-    abortIf: () =>
-      exitCode !== undefined ? new Error(`write service exited ${exitCode}: ${logs.join('\n')}`) : undefined,
-  });
-  return { url: `http://127.0.0.1:${listening}`, child, logs, exited };
-}
-
-async function stopWriteService(service: WriteProcess): Promise<number | null> {
-  if (service.child.exitCode === null) service.child.kill('SIGTERM');
-  return service.exited;
+/** Stops the service with SIGTERM and answers its exit code: a clean drain exits 0. */
+async function drain(service: RunningService): Promise<number | null> {
+  await service.stop();
+  const exit = await waitFor('the exit status', () => service.process.exit, { timeoutMs: 5_000 });
+  return exit.code;
 }
 
 function positionOf(token: unknown): Position {
@@ -70,7 +41,15 @@ interface Reply {
 describe('write service', () => {
   let stack: TestStack;
   let db: pg.Pool;
-  let service: WriteProcess;
+  let scope: Record<string, string>;
+  let service: RunningService;
+  /** A write service of this suite's own, on its database; `env` adds to or overrides its settings. */
+  const startWrite = async (env: Record<string, string> = {}) =>
+    startService({ ...stack.info, env: { ...stack.env, ...scope } }, 'write', {
+      instance: `write-${randomBytes(3).toString('hex')}`,
+      port: await freePort(),
+      env: { PULSE_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY, ...env },
+    });
   const run = randomBytes(4).toString('hex');
 
   const call = async (
@@ -164,18 +143,13 @@ describe('write service', () => {
   let readerA: string;
   let writerB: string;
   let serviceA: string;
-  let databaseUrl: string;
 
   before(async () => {
     stack = await testStack(['postgres']);
-    assert.ok(stack.env.PULSE_WRITE_DATABASE_URL);
-    databaseUrl = stack.env.PULSE_WRITE_DATABASE_URL;
-    const url = databaseUrl;
-    db = new pg.Pool({ connectionString: url, max: 4 });
-    service = await startWriteService({
-      PULSE_WRITE_DATABASE_URL: url,
-      PULSE_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
-    });
+    scope = await suiteScope(stack, 'write');
+    assert.ok(scope.PULSE_WRITE_DATABASE_URL);
+    db = new pg.Pool({ connectionString: scope.PULSE_WRITE_DATABASE_URL, max: 4 });
+    service = await startWrite();
     tenantA = await createTenant('a');
     tenantB = await createTenant('b');
     writerA = (await issueKey(tenantA, ['write', 'read'])).key;
@@ -184,7 +158,7 @@ describe('write service', () => {
     serviceA = await register(writerA, 'api');
   });
   after(async () => {
-    assert.equal(await stopWriteService(service), 0, 'a SIGTERM drain exits 0');
+    assert.equal(await drain(service), 0, 'a SIGTERM drain exits 0');
     await db.end();
     await stack.release();
   });
@@ -870,8 +844,7 @@ describe('write service', () => {
     });
 
     it('limits each key with a token bucket and answers 429 with Retry-After', async () => {
-      const limited = await startWriteService({
-        PULSE_WRITE_DATABASE_URL: databaseUrl,
+      const limited = await startWrite({
         PULSE_RATE_LIMIT_PER_SECOND: '1',
         PULSE_RATE_LIMIT_BURST: '3',
       });
@@ -896,12 +869,13 @@ describe('write service', () => {
         });
         assert.equal(other.status, 202, 'another key has its own bucket');
       } finally {
-        assert.equal(await stopWriteService(limited), 0);
+        assert.equal(await drain(limited), 0);
       }
     });
 
     it('stops at start with a message naming a bad setting', async () => {
-      const child = spawn(process.execPath, [MAIN], {
+      // Not startService: this process must fail before it is ever ready.
+      const child = spawn(process.execPath, [serviceEntry('write')], {
         env: { ...process.env, PULSE_WRITE_DATABASE_URL: 'mysql://x', PULSE_HTTP_PORT: 'eighty' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -13,7 +13,7 @@
  * - Concurrent misses for one key share one computation.
  * - A read-your-writes request (`X-Pulse-Min-Position`) never takes a kept or in-flight answer: it
  *   computes its own, once the projection has applied its position, and that answer (at least as
- *   fresh as any kept one) replaces the kept one.
+ *   fresh as any kept one) replaces the kept one. So does a request with `Cache-Control: no-cache`.
  * - The TTL counts from when the computation began, so an answer is never served more than the TTL
  *   after its data was read.
  */
@@ -162,7 +162,8 @@ export function answerCaching(options: AnswerCachingOptions): RouteCaching {
     : undefined;
   const note =
     ` (shared per tenant and URL for up to ${ttlMs} ms, so up to that much older than the projection;` +
-    ` ${CACHE_HEADER}: hit|miss says which; a request with ${MIN_POSITION_HEADER} gets a fresh one)`;
+    ` ${CACHE_HEADER}: hit|miss says which; a request with ${MIN_POSITION_HEADER} or` +
+    ` Cache-Control: no-cache gets a fresh one)`;
 
   return (route) => ({
     ...route,
@@ -174,10 +175,13 @@ export function answerCaching(options: AnswerCachingOptions): RouteCaching {
     ),
     handler: async (input) => {
       const { principal, minPosition } = input.context;
+      // A client may ask past the shared answer as HTTP lets it ask past any cache (RFC 9111
+      // 5.2.1.4): a probe timing the pipeline's commit-to-visible latency, or an operator checking.
+      const noCache = /(^|,)\s*no-cache\s*(,|$)/i.test(input.req.get('cache-control') ?? '');
       const { value, outcome } = await cache.get(
         `${principal.tenantId} ${input.req.originalUrl}`,
         () => route.handler(input),
-        { bypass: minPosition !== undefined },
+        { bypass: minPosition !== undefined || noCache },
       );
       answers?.inc({ result: outcome });
       return { ...value, headers: { ...value.headers, [CACHE_HEADER]: outcome } };

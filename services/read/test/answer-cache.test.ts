@@ -189,10 +189,15 @@ describe('answer caching of routes', () => {
     };
     return { route, calls: () => calls };
   };
-  const input = (tenantId: string, url: string, minPosition?: unknown): RouteInput<never, never, Context> =>
+  const input = (
+    tenantId: string,
+    url: string,
+    minPosition?: unknown,
+    headers: Record<string, string> = {},
+  ): RouteInput<never, never, Context> =>
     ({
       context: { principal: { tenantId }, minPosition },
-      req: { originalUrl: url } as unknown as Request,
+      req: { originalUrl: url, get: (name: string) => headers[name.toLowerCase()] } as unknown as Request,
     }) as RouteInput<never, never, Context>;
   const ok = (tenant: string): RouteResult => ({
     status: 200,
@@ -231,6 +236,20 @@ describe('answer caching of routes', () => {
     const waited = await cached.handler(input('t1', '/api/v1/things', { txid: '1', events: 1 }));
     assert.equal(waited.headers?.[CACHE_HEADER], 'miss');
     assert.equal(calls(), 2);
+  });
+
+  it('bypasses the kept answer for a request with Cache-Control: no-cache, and only that directive', async () => {
+    const { route, calls } = routeAnswering(ok);
+    const cached = answerCaching({ ttlMs: 60_000 })(route);
+    await cached.handler(input('t1', '/api/v1/things'));
+    const asked = async (cacheControl: string) =>
+      (await cached.handler(input('t1', '/api/v1/things', undefined, { 'cache-control': cacheControl })))
+        .headers?.[CACHE_HEADER];
+    assert.equal(await asked('no-cache'), 'miss');
+    assert.equal(await asked('max-age=0, No-Cache'), 'miss');
+    assert.equal(await asked('no-cache-please'), 'hit');
+    assert.equal(await asked('max-age=5'), 'hit');
+    assert.equal(calls(), 3);
   });
 
   it('keeps only 200 answers', async () => {
