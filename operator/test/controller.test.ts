@@ -72,6 +72,23 @@ describe('mergeConditions', () => {
 describe('decidedStatus', () => {
   const spec = specWith({ partitions: 4 });
   const now = new Date(NOW);
+  /** The status written after deciding on these measurements with this many replicas running. */
+  const statusAfter = (measurements: Measurements, replicas: number, scaledAt?: Date) =>
+    decidedStatus({
+      resource: resource(),
+      spec,
+      now,
+      measurements,
+      decision: decide({
+        now: NOW,
+        currentReplicas: replicas,
+        metrics: measurements.sample,
+        spec,
+        history: undefined,
+      }),
+      observedReplicas: replicas,
+      ...(scaledAt === undefined ? {} : { scaledAt }),
+    });
 
   it('sends unknown values as null, so that no stale value stays on display', () => {
     const measurements: Measurements = {
@@ -79,15 +96,7 @@ describe('decidedStatus', () => {
       stages: [{ name: 'relay', lagSeconds: 1 }],
       failures: [],
     };
-    const decision = decide({ now: NOW, currentReplicas: 2, metrics: {}, spec, history: undefined });
-    const status = decidedStatus({
-      resource: resource(),
-      spec,
-      now,
-      measurements,
-      decision,
-      observedReplicas: 2,
-    });
+    const status = statusAfter(measurements, 2);
     assert.equal(status.lag, null);
     assert.equal(status.backlog, null);
     assert.equal(status.replicaLag, null);
@@ -113,22 +122,7 @@ describe('decidedStatus', () => {
       ],
       failures: [],
     };
-    const decision = decide({
-      now: NOW,
-      currentReplicas: 1,
-      metrics: measurements.sample,
-      spec,
-      history: undefined,
-    });
-    const status = decidedStatus({
-      resource: resource(),
-      spec,
-      now,
-      measurements,
-      decision,
-      observedReplicas: 1,
-      scaledAt: now,
-    });
+    const status = statusAfter(measurements, 1, now);
     assert.deepEqual(status.stages, [
       { name: 'relay', lagSeconds: 0.5, backlog: 3 },
       { name: 'projection', lagSeconds: 1, backlog: 10 },

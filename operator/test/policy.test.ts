@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import type { ReplicationLagSpecInput } from '../src/api/spec.js';
-import { scaleDownLimit, scaleUpLimit, stabilize } from '../src/policy/behavior.js';
+import { stabilize, stepLimit } from '../src/policy/behavior.js';
 import { decide } from '../src/policy/decide.js';
 import { estimateReplicas, trustMetrics } from '../src/policy/estimate.js';
 import { recordScaleEvent } from '../src/policy/history.js';
@@ -276,11 +276,11 @@ describe('step policies', () => {
   ) => specWith({ behavior: { scaleDown: { policies, selectPolicy: select } } }).behavior.scaleDown;
 
   it('computes percentages in integers: +12% of 25 is 28, not 29', () => {
-    assert.equal(scaleUpLimit(25, up([{ type: 'Percent', value: 12, periodSeconds: 15 }]), [], NOW), 28);
+    assert.equal(stepLimit('up', 25, up([{ type: 'Percent', value: 12, periodSeconds: 15 }]), [], NOW), 28);
   });
 
   it('rounds a percentage step up, so a small count can still grow', () => {
-    assert.equal(scaleUpLimit(1, up([{ type: 'Percent', value: 10, periodSeconds: 15 }]), [], NOW), 2);
+    assert.equal(stepLimit('up', 1, up([{ type: 'Percent', value: 10, periodSeconds: 15 }]), [], NOW), 2);
   });
 
   it('selectPolicy Min takes the smallest step, Max the largest', () => {
@@ -289,23 +289,23 @@ describe('step policies', () => {
       { type: 'Pods' as const, value: 1, periodSeconds: 15 },
     ];
     const rules = specWith({ behavior: { scaleUp: { policies, selectPolicy: 'Min' } } }).behavior.scaleUp;
-    assert.equal(scaleUpLimit(4, rules, [], NOW), 5);
-    assert.equal(scaleUpLimit(4, up(policies), [], NOW), 8);
+    assert.equal(stepLimit('up', 4, rules, [], NOW), 5);
+    assert.equal(stepLimit('up', 4, up(policies), [], NOW), 8);
     const downPolicies = [
       { type: 'Percent' as const, value: 50, periodSeconds: 60 },
       { type: 'Pods' as const, value: 1, periodSeconds: 60 },
     ];
-    assert.equal(scaleDownLimit(10, down(downPolicies, 'Max'), [], NOW), 5);
-    assert.equal(scaleDownLimit(10, down(downPolicies, 'Min'), [], NOW), 9);
+    assert.equal(stepLimit('down', 10, down(downPolicies, 'Max'), [], NOW), 5);
+    assert.equal(stepLimit('down', 10, down(downPolicies, 'Min'), [], NOW), 9);
   });
 
   it('counts the changes already made in the period', () => {
     const rules = down([{ type: 'Pods', value: 2, periodSeconds: 60 }]);
     const events = [{ time: at(-30), change: -1 }];
     // 10 at the start of the period, 9 now: one more may go.
-    assert.equal(scaleDownLimit(9, rules, events, NOW), 8);
+    assert.equal(stepLimit('down', 9, rules, events, NOW), 8);
     // Once the event leaves the period, two may go from the current count.
-    assert.equal(scaleDownLimit(9, rules, events, at(30)), 7);
+    assert.equal(stepLimit('down', 9, rules, events, at(30)), 7);
   });
 
   it('Disabled never scales in that direction, and says so', () => {

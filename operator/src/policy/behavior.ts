@@ -46,38 +46,34 @@ function replicasAtPeriodStart(
   return Math.max(0, currentReplicas - changed);
 }
 
-/** The most replicas the scale-up policies allow now; never below the current count. */
-export function scaleUpLimit(
+export type Direction = 'up' | 'down';
+
+/**
+ * How far the step policies let the count move in one direction now: the most replicas when
+ * scaling up (never below the current count), the fewest when scaling down (never above it, nor
+ * below 0). A percentage step rounds up when scaling up and down when scaling down, as the HPA's.
+ */
+export function stepLimit(
+  direction: Direction,
   currentReplicas: number,
   rules: ScalingRules,
   events: readonly ScaleEvent[],
   now: number,
 ): number {
   if (rules.selectPolicy === 'Disabled') return currentReplicas;
+  const up = direction === 'up';
   const limits = rules.policies.map((policy) => {
     const start = replicasAtPeriodStart(currentReplicas, events, policy.periodSeconds, now);
     // Integer arithmetic: 25 * 1.12 is 28.000000000000004, and ceil would make it 29.
-    return policy.type === 'Pods' ? start + policy.value : start + Math.ceil((start * policy.value) / 100);
+    const percentStep = (start * policy.value) / 100;
+    const step =
+      policy.type === 'Pods' ? policy.value : up ? Math.ceil(percentStep) : Math.floor(percentStep);
+    return up ? start + step : start - step;
   });
-  const limit = rules.selectPolicy === 'Max' ? Math.max(...limits) : Math.min(...limits);
-  return Math.max(limit, currentReplicas);
-}
-
-/** The fewest replicas the scale-down policies allow now; never above the current count. */
-export function scaleDownLimit(
-  currentReplicas: number,
-  rules: ScalingRules,
-  events: readonly ScaleEvent[],
-  now: number,
-): number {
-  if (rules.selectPolicy === 'Disabled') return currentReplicas;
-  const limits = rules.policies.map((policy) => {
-    const start = replicasAtPeriodStart(currentReplicas, events, policy.periodSeconds, now);
-    return policy.type === 'Pods' ? start - policy.value : start - Math.floor((start * policy.value) / 100);
-  });
-  // Max means the policy allowing the largest change, which for a scale-down is the lowest limit.
-  const limit = rules.selectPolicy === 'Max' ? Math.min(...limits) : Math.max(...limits);
-  return Math.max(0, Math.min(limit, currentReplicas));
+  // Max selects the policy allowing the largest change: the highest limit up, the lowest down.
+  const highest = up === (rules.selectPolicy === 'Max');
+  const limit = highest ? Math.max(...limits) : Math.min(...limits);
+  return up ? Math.max(limit, currentReplicas) : Math.max(0, Math.min(limit, currentReplicas));
 }
 
 /** Moves from the current count towards `stabilized` no further than the step policies allow. */
@@ -89,8 +85,8 @@ export function limitBySteps(
   now: number,
 ): number {
   if (stabilized > currentReplicas)
-    return Math.min(stabilized, scaleUpLimit(currentReplicas, behavior.scaleUp, events, now));
+    return Math.min(stabilized, stepLimit('up', currentReplicas, behavior.scaleUp, events, now));
   if (stabilized < currentReplicas)
-    return Math.max(stabilized, scaleDownLimit(currentReplicas, behavior.scaleDown, events, now));
+    return Math.max(stabilized, stepLimit('down', currentReplicas, behavior.scaleDown, events, now));
   return currentReplicas;
 }
