@@ -15,6 +15,8 @@ export const operatorConfigSchema = z
     /** ReplicationLags reconciled at the same time. */
     PULSE_OPERATOR_CONCURRENCY: envField.integer(4, { min: 1, max: 64 }),
     PULSE_PROMETHEUS_TIMEOUT_MS: envField.integer(5_000, { min: 100, max: 60_000 }),
+    /** Resources asking the same query of the same Prometheus share its answer this long; 0 turns it off. */
+    PULSE_PROMETHEUS_CACHE_TTL_MS: envField.integer(5_000, { max: 60_000 }),
     /** The server ends each watch after this; the client gives up 30 s later on a silent connection. */
     PULSE_WATCH_TIMEOUT_SECONDS: envField.integer(300, { min: 10, max: 3_600 }),
     PULSE_LEADER_ELECTION_ENABLED: envField.boolean(true),

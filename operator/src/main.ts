@@ -27,7 +27,11 @@ async function main(): Promise<void> {
       concurrency: config.PULSE_OPERATOR_CONCURRENCY,
       backoff: { initialMs: 500, maxMs: 30 * second },
       watchTimeoutSeconds: config.PULSE_WATCH_TIMEOUT_SECONDS,
-      reconciler: { prometheusTimeoutMs: config.PULSE_PROMETHEUS_TIMEOUT_MS, conflictRetryMs: second },
+      reconciler: {
+        prometheusTimeoutMs: config.PULSE_PROMETHEUS_TIMEOUT_MS,
+        prometheusCacheTtlMs: config.PULSE_PROMETHEUS_CACHE_TTL_MS,
+        conflictRetryMs: second,
+      },
     },
     {
       kube: kubeClients(),

@@ -12,6 +12,7 @@ import { GROUP, PLURAL, SPEC_DEFAULTS, VERSION } from '../api/constants.js';
 import { parseReplicationLagSpec, type ReplicationLagSpec } from '../api/spec.js';
 import type { ReplicationLag } from '../api/types.js';
 import { PrometheusSource } from '../metrics/prometheus.js';
+import { SharedQueries } from '../metrics/shared-queries.js';
 import { decide, recordScaleEvent, type Decision, type ScalingHistory } from '../policy/index.js';
 import { replicasText } from '../policy/text.js';
 import { findCondition } from './conditions.js';
@@ -23,8 +24,10 @@ import { readScale, writeScale, type TargetScale } from './scale.js';
 import { blockedStatus, decidedStatus, type StatusPatch } from './status.js';
 
 export interface ReconcilerOptions {
-  /** Bound on each Prometheus query; also never more than the poll interval. */
+  /** Bound on each Prometheus query; a poll also stops waiting at its own interval. */
   prometheusTimeoutMs: number;
+  /** How long an answer of Prometheus is shared by the resources asking the same query (see SharedQueries). */
+  prometheusCacheTtlMs: number;
   /** How soon to retry after losing a race for the target's scale. */
   conflictRetryMs: number;
 }
@@ -50,7 +53,14 @@ export class Reconciler {
   /** The policy's memory per resource (key -> history); lost on restart or failover, by design. */
   private readonly histories = new Map<string, ScalingHistory>();
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  private readonly queries: SharedQueries;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.queries = new SharedQueries({
+      ttlMs: deps.options.prometheusCacheTtlMs,
+      timeoutMs: deps.options.prometheusTimeoutMs,
+    });
+  }
 
   /** Forgets what the policy remembered: a new leader starts afresh, as the policy expects. */
   forgetAll(): void {
@@ -107,9 +117,8 @@ export class Reconciler {
       return { result: 'target_missing', requeueAfterMs: poll };
     }
 
-    const source = new PrometheusSource(spec.prometheus, {
-      timeoutMs: Math.min(this.deps.options.prometheusTimeoutMs, poll),
-    });
+    // A shared answer at most a third of a poll old: a decision never rests on a much older reading.
+    const source = new PrometheusSource(spec.prometheus, { queries: this.queries, maxAgeMs: poll / 3 });
     const measurements = await source.measure(AbortSignal.timeout(poll));
     if (measurements.failures.length > 0) {
       this.deps.logger.warn({ resource: key, failures: measurements.failures }, 'metric queries failed');

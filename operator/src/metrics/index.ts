@@ -7,3 +7,4 @@ export {
   type PrometheusQueries,
   type PrometheusSourceOptions,
 } from './prometheus.js';
+export { SharedQueries, type AskPrometheus, type SharedQueriesOptions } from './shared-queries.js';

@@ -6,6 +6,7 @@
 import type { PrometheusQueryName } from '../api/constants.js';
 import type { ReplicationLagSpec } from '../api/spec.js';
 import type { StageStatus } from '../api/types.js';
+import type { SharedQueries } from './shared-queries.js';
 import type { Measurements, MetricSource } from './source.js';
 
 export type PrometheusQueries = Record<PrometheusQueryName, string>;
@@ -76,8 +77,10 @@ export async function queryNumber(
 }
 
 export interface PrometheusSourceOptions {
-  /** Per query; a Prometheus that does not answer in time counts as missing data. */
-  timeoutMs: number;
+  /** Answers each query, bounded in time (a Prometheus that does not answer counts as missing data). */
+  queries: SharedQueries;
+  /** The oldest shared answer this source accepts. */
+  maxAgeMs: number;
 }
 
 export class PrometheusSource implements MetricSource {
@@ -98,8 +101,11 @@ export class PrometheusSource implements MetricSource {
     const values = await Promise.all(
       names.map(async (name) => {
         try {
-          const bounded = AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]);
-          return await queryNumber(this.address, this.queries[name], bounded);
+          // The answer may be shared with other resources; this poll just stops waiting for it.
+          return await untilAborted(
+            this.options.queries.query(this.address, this.queries[name], this.options.maxAgeMs),
+            signal,
+          );
         } catch (error) {
           failures.push({ input: name, message: errorMessage(error) });
           return undefined;
@@ -127,6 +133,19 @@ export class PrometheusSource implements MetricSource {
       failures,
     };
   }
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => {
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => {
+      signal.removeEventListener('abort', abort);
+    });
+  });
 }
 
 /** Drops undefined values: the API server would store nothing for them anyway, and tests compare. */
