@@ -8,7 +8,7 @@ STACK := $(NODE_TSX) test/harness/cli.ts
 WITH ?=
 UNIT_TESTS = $(shell find services operator test/unit -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
 
-.PHONY: help deps tools build up down status test test-unit test-integration lint format clean manifests chart-check test-chart bench bench-quick simulate
+.PHONY: help deps tools build up down status test test-unit test-integration lint format clean manifests chart-check test-chart bench bench-quick bench-operator simulate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ bench: deps build ## Benchmark suite, full (about 1 h with a 30 min soak): docs/
 
 bench-quick: deps build ## The same suite, short (a few minutes): docs/benchmarks/<date>-quick.md
 	$(NODE_TSX) bench/run.ts --quick
+
+bench-operator: deps build ## The operator with 500 ReplicationLags at a 15 s poll, a 5 min window (about 10 min): docs/benchmarks/<date>-operator.md
+	$(NODE_TSX) bench/operator.ts
 
 simulate: deps ## Compare the scaling policy with KEDA-style and HPA-on-lag in a model: docs/benchmarks/<date>-scaling-simulation.md
 	$(NODE_TSX) operator/simulate/run.ts

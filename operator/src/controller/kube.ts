@@ -35,7 +35,8 @@ type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
 
 /**
  * client-node 1.x gives every API request a new https.Agent, so every request paid a TLS handshake:
- * half of the operator's CPU at 500 resources (docs/benchmarks/2026-11-22-operator.md). This
+ * the largest single cost (28 % of the busy time) of an operator with 500 resources
+ * (docs/benchmarks/2026-11-22-operator.md). This
  * config hands every request one keep-alive agent per set of TLS settings instead. Agents of
  * other kinds (a proxy's) are left as they are.
  */
