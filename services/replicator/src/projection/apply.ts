@@ -290,20 +290,22 @@ async function evaluateAlerts(client: Client, serviceIds: string[]): Promise<voi
       }
     }
   }
-  await client.query(
-    `insert into alerts (tenant_id, service_id, rule, severity, state, value, threshold, opened_at)
+  if (open.length > 0)
+    await client.query(
+      `insert into alerts (tenant_id, service_id, rule, severity, state, value, threshold, opened_at)
      select tenant_id, service_id, rule, severity, 'open', value, threshold, at
        from jsonb_to_recordset($1::jsonb) as r(tenant_id uuid, service_id uuid, rule text, severity text,
          value float8, threshold float8, at timestamptz)
      on conflict (service_id, rule) where state = 'open' do nothing`,
-    [json(open)],
-  );
-  await client.query(
-    `update alerts a set state = 'resolved', resolved_at = r.at
+      [json(open)],
+    );
+  if (resolve.length > 0)
+    await client.query(
+      `update alerts a set state = 'resolved', resolved_at = r.at
        from jsonb_to_recordset($1::jsonb) as r(service_id uuid, rule text, at timestamptz)
       where a.service_id = r.service_id and a.rule = r.rule and a.state = 'open'`,
-    [json(resolve)],
-  );
+      [json(resolve)],
+    );
 }
 
 export async function refreshOpenAlertCounts(client: Client, serviceIds: string[]): Promise<void> {

@@ -18,7 +18,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type pg from 'pg';
 import type { ProjectionMetrics } from '../metrics.js';
 import { applyEvents } from './apply.js';
-import { storeDeadLetter, storeOffset, storedOffset } from './store.js';
+import { storeDeadLetter, storeOffset, lockStoredOffset } from './store.js';
 
 export interface ProjectorOptions {
   kafka: Kafka;
@@ -152,12 +152,8 @@ export class Projector {
     const db = await pool.connect();
     try {
       await db.query('begin');
-      await db.query(
-        'select 1 from projection_offsets where group_id = $1 and topic = $2 and partition = $3 for update',
-        [groupId, topic, partition],
-      );
       let stored =
-        (await storedOffset(db, groupId, topic, partition)) ?? (await this.lowWatermark(partition));
+        (await lockStoredOffset(db, groupId, topic, partition)) ?? (await this.lowWatermark(partition));
       const first = decoded[0] ? BigInt(decoded[0].message.offset) : stored;
       if (first > stored) {
         const low = await this.lowWatermark(partition, { refresh: true });

@@ -13,14 +13,19 @@ export async function storedOffsets(
   return new Map(rows.map((row) => [row.partition, BigInt(row.next_offset)]));
 }
 
-export async function storedOffset(
+/**
+ * The partition's next offset, with its row locked until the caller's transaction ends, so that a
+ * projector that lost the partition in a rebalance cannot apply a batch at the same time.
+ */
+export async function lockStoredOffset(
   db: pg.ClientBase,
   groupId: string,
   topic: string,
   partition: number,
 ): Promise<bigint | undefined> {
   const { rows } = await db.query<{ next_offset: string }>(
-    'select next_offset from projection_offsets where group_id = $1 and topic = $2 and partition = $3',
+    `select next_offset from projection_offsets where group_id = $1 and topic = $2 and partition = $3
+     for update`,
     [groupId, topic, partition],
   );
   return rows[0] ? BigInt(rows[0].next_offset) : undefined;
