@@ -1238,7 +1238,13 @@ async function startOperator(
     name: 'operator',
     command: process.execPath,
     args: [...profiler, build.entry],
-    env: { ...info.env, PULSE_HTTP_PORT: String(port), PULSE_LOG_LEVEL: 'info', ...env },
+    env: {
+      ...info.env,
+      PULSE_HTTP_PORT: String(port),
+      PULSE_HTTP_HOST: '127.0.0.1',
+      PULSE_LOG_LEVEL: 'info',
+      ...env,
+    },
     cwd: repoRoot,
   });
   const url = `http://127.0.0.1:${port}`;

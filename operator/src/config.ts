@@ -11,6 +11,7 @@ export const operatorConfigSchema = z
     /** Where the ReplicationLags, their targets and the lease live; in a pod, its own namespace. */
     PULSE_OPERATOR_NAMESPACE: envField.of(z.string().min(1).optional()),
     PULSE_HTTP_PORT: envField.port(8084),
+    PULSE_HTTP_HOST: envField.httpHost(),
     PULSE_LOG_LEVEL: envField.logLevel(),
     /** ReplicationLags reconciled at the same time. */
     PULSE_OPERATOR_CONCURRENCY: envField.integer(4, { min: 1, max: 64 }),

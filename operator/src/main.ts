@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   logger.info({ namespace, identity }, 'operator started');
   await serve(http, {
     port: config.PULSE_HTTP_PORT,
+    host: config.PULSE_HTTP_HOST,
     logger,
     graceMs: 2_000,
     onClose: async () => {

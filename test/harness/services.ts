@@ -39,6 +39,8 @@ export async function startService(
   const env = {
     ...stack.env,
     PULSE_HTTP_PORT: String(options.port),
+    // Loopback only on a developer's machine (a pod binds every interface).
+    PULSE_HTTP_HOST: '127.0.0.1',
     PULSE_LOG_LEVEL: 'info',
     ...options.env,
   };

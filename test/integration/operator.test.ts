@@ -112,6 +112,7 @@ class OperatorScene {
         KUBECONFIG: this.stack.env.KUBECONFIG ?? '',
         PULSE_OPERATOR_NAMESPACE: this.namespace,
         PULSE_HTTP_PORT: String(port),
+        PULSE_HTTP_HOST: '127.0.0.1',
         PULSE_LEADER_ELECTION_IDENTITY: identity,
         PULSE_LEADER_ELECTION_LEASE_DURATION_SECONDS: String(LEASE_DURATION_SECONDS),
         PULSE_LEADER_ELECTION_RENEW_DEADLINE_SECONDS: '4',

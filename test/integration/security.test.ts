@@ -355,7 +355,14 @@ describe('security: keys, scopes and tenant isolation on every route', () => {
     const outputs: string[] = [];
     for (const env of refused) {
       const output = await run(process.execPath, [serviceEntry('write')], {
-        env: { ...process.env, ...stack.env, ...scope, PULSE_HTTP_PORT: '0', ...env },
+        env: {
+          ...process.env,
+          ...stack.env,
+          ...scope,
+          PULSE_HTTP_PORT: '0',
+          PULSE_HTTP_HOST: '127.0.0.1',
+          ...env,
+        },
         timeout: 15_000,
       }).then(
         (r) => r.stdout + r.stderr,

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { eventPayloadSchemas, onlyRow, parsePosition, type EventType, type Position } from '@pulse/core';
 import pg from 'pg';
@@ -871,6 +872,18 @@ describe('write service', () => {
       } finally {
         assert.equal(await drain(limited), 0);
       }
+    });
+
+    it('binds only the address PULSE_HTTP_HOST names (the harness: 127.0.0.1)', () => {
+      const port = Number(new URL(service.url).port);
+      // /proc/net/tcp lists listening sockets (state 0A) as hex "address:port", the address little-endian.
+      const listening = readFileSync('/proc/net/tcp', 'utf8')
+        .split('\n')
+        .slice(1)
+        .map((line) => line.trim().split(/\s+/))
+        .filter((fields) => fields[3] === '0A' && parseInt(fields[1]?.split(':')[1] ?? '', 16) === port)
+        .map((fields) => fields[1]?.split(':')[0]);
+      assert.deepEqual(listening, ['0100007F'], 'one listening socket, on 127.0.0.1');
     });
 
     it('stops at start with a message naming a bad setting', async () => {

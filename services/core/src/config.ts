@@ -47,6 +47,8 @@ export const envField = {
     ),
   postgresUrl: () =>
     envField.of(z.url({ protocol: /^postgres(ql)?$/, error: 'expected a postgres:// or postgresql:// URL' })),
+  /** The address the HTTP server binds: unset, every interface (a pod); the local stack binds 127.0.0.1. */
+  httpHost: () => envField.of(z.string().min(1).optional()),
   /** How long a service trusts an API key it has checked (see ApiKeyAuthenticator). */
   authCacheTtlMs: () => envField.integer(5_000, { max: 300_000 }),
   logLevel: () =>

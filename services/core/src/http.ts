@@ -176,6 +176,8 @@ function problemHandler(logger: Logger): ErrorRequestHandler {
 
 export interface ServeOptions {
   port: number;
+  /** Unset: every interface. */
+  host?: string | undefined;
   logger: Logger;
   /** How long in-flight requests may take to finish after SIGTERM before connections are cut. */
   graceMs: number;
@@ -188,7 +190,7 @@ export async function serve(http: HttpApp, options: ServeOptions): Promise<Serve
   const server = createServer(http.app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, resolve);
+    server.listen(options.port, options.host, resolve);
   });
   const address = server.address();
   options.logger.info({ port: typeof address === 'object' ? address?.port : address }, 'listening');

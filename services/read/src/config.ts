@@ -37,6 +37,7 @@ export const readConfigSchema = z.object({
   PULSE_KAFKA_TOPIC: envField.of(z.string().min(1).default(EVENTS_TOPIC)),
   PULSE_PROJECTOR_GROUP: envField.of(z.string().min(1).default('pulse-projector')),
   PULSE_HTTP_PORT: envField.port(8081),
+  PULSE_HTTP_HOST: envField.httpHost(),
   PULSE_LOG_LEVEL: envField.logLevel(),
   PULSE_AUTH_CACHE_TTL_MS: envField.authCacheTtlMs(),
   PULSE_DB_POOL_SIZE: envField.integer(20, { min: 1, max: 500 }),

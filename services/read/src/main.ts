@@ -48,6 +48,7 @@ async function main(): Promise<void> {
   });
   await serve(http, {
     port: config.PULSE_HTTP_PORT,
+    host: config.PULSE_HTTP_HOST,
     logger,
     graceMs: config.PULSE_SHUTDOWN_GRACE_MS,
     onClose: async () => {

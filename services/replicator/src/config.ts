@@ -20,6 +20,7 @@ export const replicatorConfigSchema = z.object({
   /** Which roles this process runs; every replica normally runs both. */
   PULSE_REPLICATOR_ROLES: envField.of(roles.default(['relay', 'projector'])),
   PULSE_HTTP_PORT: envField.port(8082),
+  PULSE_HTTP_HOST: envField.httpHost(),
   /** Rows read, published and marked per round; larger rounds drain a backlog with fewer round trips. */
   PULSE_RELAY_BATCH_SIZE: envField.integer(2_000, { min: 1, max: 10_000 }),
   /** The timed poll that catches what a lost NOTIFY would miss. */

@@ -22,6 +22,7 @@ async function main(): Promise<void> {
   });
   await serve(http, {
     port: config.PULSE_HTTP_PORT,
+    host: config.PULSE_HTTP_HOST,
     logger,
     graceMs: 5_000,
     onClose: async () => {

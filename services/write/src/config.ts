@@ -4,6 +4,7 @@ import { z } from 'zod';
 export const writeConfigSchema = z.object({
   PULSE_WRITE_DATABASE_URL: envField.postgresUrl(),
   PULSE_HTTP_PORT: envField.port(8080),
+  PULSE_HTTP_HOST: envField.httpHost(),
   PULSE_LOG_LEVEL: envField.logLevel(),
   PULSE_AUTH_CACHE_TTL_MS: envField.authCacheTtlMs(),
   PULSE_DB_POOL_SIZE: envField.integer(20, { min: 1, max: 500 }),
