@@ -39,7 +39,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -52,6 +52,7 @@ import { readStackInfo, Stack, type StackInfo } from '../test/harness/stack.js';
 import { repoRoot, versions } from '../test/harness/tools.js';
 import { waitFor } from '../test/harness/wait.js';
 import { FakeReplicatorMetrics, type Load } from '../test/integration/support/fake-replicator.js';
+import { commit, machine, statusKb } from './host.js';
 import type { Machine } from './report.js';
 
 const { values } = parseArgs({
@@ -138,21 +139,6 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
-function machine(): Machine & { node: string } {
-  return {
-    cores: cpus().length,
-    mem_gib: round(totalmem() / 2 ** 30),
-    cpu_model: cpus()[0]?.model.trim() ?? 'unknown',
-    node: process.version,
-  };
-}
-
-function commit(): string {
-  const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: repoRoot }).toString().trim();
-  const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: repoRoot }).toString().trim() !== '';
-  return dirty ? `${head}-dirty` : head;
-}
-
 // ---------------------------------------------------------------------------------------------
 // /proc
 
@@ -164,17 +150,6 @@ function cpuTicks(pid: number): number | undefined {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // Fields 14 and 15 of proc(5); fields[0] is field 3.
     return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return undefined;
-  }
-}
-
-function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
-  try {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(
-      readFileSync(`/proc/${pid}/status`, 'utf8'),
-    );
-    return match?.[1] === undefined ? undefined : Number(match[1]);
   } catch {
     return undefined;
   }
@@ -892,6 +867,11 @@ const n = (value: number | null | undefined, digits = 1) =>
     ? 'n/a'
     : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
+/** A profile table's rows: time by where the code lives, and by function. */
+const categoryRow = (c: { category: string; ms: number; shareOfBusy: number }) =>
+  `| ${c.category} | ${n(c.ms, 0)} | ${n(c.shareOfBusy, 1)} % |`;
+const functionRow = (f: ProfileFunction) =>
+  `| \`${f.function}\` | ${f.where === '' ? f.category : `\`${f.where}\``} | ${n(f.ms, 0)} | ${n(f.shareOfBusy, 1)} % |`;
 const codes = (byCode: Record<string, number>) =>
   Object.keys(byCode).length === 0
     ? 'none'
@@ -1068,29 +1048,23 @@ function markdown(raw: Raw, jsonFile: string): string {
       '',
       '| where | self ms | share of non-idle |',
       '| --- | --- | --- |',
-      ...prof.byCategory.map((c) => `| ${c.category} | ${n(c.ms, 0)} | ${n(c.shareOfBusy, 1)} % |`),
+      ...prof.byCategory.map(categoryRow),
       '',
       'The functions with the most self time:',
       '',
       '| function | where | self ms | share of non-idle |',
       '| --- | --- | --- | --- |',
-      ...prof.topFunctions.map(
-        (f) =>
-          `| \`${f.function}\` | ${f.where === '' ? f.category : `\`${f.where}\``} | ${n(f.ms, 0)} | ${n(f.shareOfBusy, 1)} % |`,
-      ),
+      ...prof.topFunctions.map(functionRow),
       '',
       'The same self time charged to the nearest caller outside Node core and V8 natives (who made Node do the work):',
       '',
       '| caller lives in | ms | share of non-idle |',
       '| --- | --- | --- |',
-      ...prof.byCallerCategory.map((c) => `| ${c.category} | ${n(c.ms, 0)} | ${n(c.shareOfBusy, 1)} % |`),
+      ...prof.byCallerCategory.map(categoryRow),
       '',
       '| caller | where | ms | share of non-idle |',
       '| --- | --- | --- | --- |',
-      ...prof.topCallers.map(
-        (f) =>
-          `| \`${f.function}\` | ${f.where === '' ? f.category : `\`${f.where}\``} | ${n(f.ms, 0)} | ${n(f.shareOfBusy, 1)} % |`,
-      ),
+      ...prof.topCallers.map(functionRow),
       '',
       `The profile itself: \`${prof.file}\` (in the run dir, which the next run replaces; not kept in the repository).`,
       '',
@@ -1581,7 +1555,7 @@ async function main(): Promise<void> {
       durationSeconds: round((performance.now() - startedMono) / 1000),
       commit: commit(),
       operator: build,
-      machine: machine(),
+      machine: { ...machine(), node: process.version },
       tools: {
         kubernetes: versions.KUBERNETES_VERSION,
         etcd: versions.ETCD_VERSION,

@@ -6,10 +6,10 @@
  * beside it and docs/benchmarks/latest.json.
  *   node --import tsx bench/run.ts [--quick] [--name NAME] [--run-dir DIR] [--base-port N]
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { startService, type RunningService, type ServiceName } from '../test/harness/services.js';
@@ -17,6 +17,7 @@ import { createTenant } from '../test/harness/api.js';
 import { readStackInfo, Stack } from '../test/harness/stack.js';
 import { ensureTools, repoRoot } from '../test/harness/tools.js';
 import { waitFor } from '../test/harness/wait.js';
+import { commit, machine, statusKb } from './host.js';
 import { runK6, type K6Run } from './k6.js';
 import { httpHelloRequestsPerSecond, kafkaProduceMessagesPerSecond, pgCopyRowsPerSecond } from './limits.js';
 import { profiles, scriptEnv } from './profiles.js';
@@ -42,29 +43,6 @@ const RSS_INTERVAL_MS = 5_000;
 type Benched = Extract<ServiceName, 'write' | 'replicator' | 'read'>;
 
 const execFileAsync = promisify(execFile);
-
-function machine(): BenchRaw['machine'] {
-  return {
-    cores: cpus().length,
-    mem_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    cpu_model: cpus()[0]?.model.trim() ?? 'unknown',
-  };
-}
-
-function commit(): string {
-  const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: repoRoot }).toString().trim();
-  const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: repoRoot }).toString().trim() !== '';
-  return dirty ? `${head}-dirty` : head;
-}
-
-function rssMb(pid: number): number | undefined {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match?.[1] ? Number(match[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Waits (bounded) until nothing is unpublished or unprojected, as /sync-status reports it. */
 async function waitDrained(readUrl: string, apiKey: string, timeoutMs: number): Promise<void> {
@@ -168,7 +146,8 @@ async function main(): Promise<void> {
     const rss: RssSample[] = [];
     const sampler = setInterval(() => {
       for (const [name, running] of services) {
-        const mb = rssMb(running.process.pid);
+        const kb = statusKb(running.process.pid, 'VmRSS');
+        const mb = kb === undefined ? undefined : kb / 1024;
         if (mb !== undefined) rss.push({ atMs: Date.now(), process: name, rssMb: Math.round(mb * 10) / 10 });
       }
     }, RSS_INTERVAL_MS);
