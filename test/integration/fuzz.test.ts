@@ -16,12 +16,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createLogger, runMigrations } from '@pulse/core';
+import { createLogger } from '@pulse/core';
+import { migrateProjectionDatabase } from '@pulse/replicator';
 import fc from 'fast-check';
 import pg from 'pg';
 import type { RunningService } from '../harness/services.js';
 import { isolatedStack, type TestStack } from '../harness/testing.js';
-import { repoRoot } from '../harness/tools.js';
 import { waitFor } from '../harness/wait.js';
 import { call, createTenant, newAdminKey, startRead, startWrite } from './support/read-api.js';
 import { API_PREFIX, openApiRoutes, rssMegabytes, type ApiRoute } from './support/security.js';
@@ -56,11 +56,10 @@ describe('bad input: property tests, fuzzing, parameterised SQL', () => {
 
   before(async () => {
     stack = await isolatedStack(['postgres']);
-    await runMigrations({
-      databaseUrl: stack.env.PULSE_PROJECTION_DATABASE_URL ?? '',
-      dir: join(repoRoot, 'services/replicator/migrations'),
-      logger: createLogger('test', 'silent'),
-    });
+    await migrateProjectionDatabase(
+      stack.env.PULSE_PROJECTION_DATABASE_URL ?? '',
+      createLogger('test', 'silent'),
+    );
     writeDb = new pg.Client({ connectionString: stack.env.PULSE_WRITE_DATABASE_URL });
     await writeDb.connect();
     await writeDb.query("alter system set log_statement = 'all'");

@@ -10,12 +10,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createLogger, runMigrations } from '@pulse/core';
+import { createLogger } from '@pulse/core';
+import { migrateProjectionDatabase } from '@pulse/replicator';
 import pg from 'pg';
 import { freePort } from '../harness/ports.js';
 import type { RunningService } from '../harness/services.js';
 import { isolatedStack, type TestStack } from '../harness/testing.js';
-import { repoRoot } from '../harness/tools.js';
 import { waitFor } from '../harness/wait.js';
 import { call, createTenant, newAdminKey, startRead, startWrite, type Reply } from './support/read-api.js';
 
@@ -66,11 +66,10 @@ describe('read service: raw history routing', () => {
   before(async () => {
     stack = await isolatedStack(['postgres']);
     // /sync-status reads the projection's tables; no replicator runs here to create them.
-    await runMigrations({
-      databaseUrl: stack.env.PULSE_PROJECTION_DATABASE_URL ?? '',
-      dir: join(repoRoot, 'services/replicator/migrations'),
-      logger: createLogger('test', 'silent'),
-    });
+    await migrateProjectionDatabase(
+      stack.env.PULSE_PROJECTION_DATABASE_URL ?? '',
+      createLogger('test', 'silent'),
+    );
     replicaUrl = stack.env.PULSE_REPLICA_DATABASE_URL ?? '';
     assert.ok(replicaUrl, 'the stack has a replica');
     write = await startWrite(stack, {}, adminKey);

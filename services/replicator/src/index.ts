@@ -4,4 +4,5 @@ export * from './projection/fold.js';
 export * from './projection/apply.js';
 export * from './projection/store.js';
 export * from './monitor.js';
+export { migrateProjectionDatabase } from './migrate.js';
 export { relayState, type RelayState } from './relay/outbox.js';
