@@ -321,10 +321,9 @@ describe('Helm chart charts/pulse against the local kube-apiserver', () => {
       ),
       [
         'replicationlags: get,list,watch',
-        'replicationlags/status: patch,update',
-        'deployments: get,list,watch',
-        'deployments/scale: get,patch,update',
-        'events: create,patch',
+        'replicationlags/status: patch',
+        'deployments/scale: get,patch',
+        'events: create',
         'leases: create',
         'leases[pulse-operator]: get,update',
       ],
@@ -423,9 +422,14 @@ describe('Helm chart charts/pulse against the local kube-apiserver', () => {
     assert.equal(await can('patch', 'replicationlags.pulse.dev', '--subresource=status'), 'yes');
     assert.equal(await can('update', 'leases.coordination.k8s.io/pulse-operator'), 'yes');
     assert.equal(await can('create', 'leases.coordination.k8s.io'), 'yes');
-    assert.equal(await can('create', 'events'), 'yes');
+    assert.equal(await can('create', 'events.events.k8s.io'), 'yes');
     for (const denied of [
+      ['get', 'deployments'],
+      ['watch', 'deployments'],
+      ['create', 'events'],
       ['patch', 'deployments'],
+      ['update', 'deployments', '--subresource=scale'],
+      ['update', 'replicationlags.pulse.dev', '--subresource=status'],
       ['delete', 'deployments'],
       ['update', 'replicationlags.pulse.dev'],
       ['get', 'secrets'],
@@ -433,7 +437,7 @@ describe('Helm chart charts/pulse against the local kube-apiserver', () => {
       ['update', 'leases.coordination.k8s.io/someone-elses-lease'],
       ['create', 'pods'],
     ]) {
-      assert.equal(await can(...(denied as [string, string])), 'no', denied.join(' '));
+      assert.equal(await can(...denied), 'no', denied.join(' '));
     }
     const otherNamespace = await kubectlResult([
       'auth',
