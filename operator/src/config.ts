@@ -18,6 +18,9 @@ export const operatorConfigSchema = z
     PULSE_PROMETHEUS_TIMEOUT_MS: envField.integer(5_000, { min: 100, max: 60_000 }),
     /** Resources asking the same query of the same Prometheus share its answer this long; 0 turns it off. */
     PULSE_PROMETHEUS_CACHE_TTL_MS: envField.integer(5_000, { max: 60_000 }),
+    /** Queries to one Prometheus are collected this long into one request; 0 sends each alone. */
+    PULSE_PROMETHEUS_BATCH_WINDOW_MS: envField.integer(50, { max: 1_000 }),
+    PULSE_PROMETHEUS_BATCH_MAX: envField.integer(100, { min: 1, max: 1_000 }),
     /** The server ends each watch after this; the client gives up 30 s later on a silent connection. */
     PULSE_WATCH_TIMEOUT_SECONDS: envField.integer(300, { min: 10, max: 3_600 }),
     PULSE_LEADER_ELECTION_ENABLED: envField.boolean(true),

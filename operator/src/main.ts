@@ -30,6 +30,8 @@ async function main(): Promise<void> {
       reconciler: {
         prometheusTimeoutMs: config.PULSE_PROMETHEUS_TIMEOUT_MS,
         prometheusCacheTtlMs: config.PULSE_PROMETHEUS_CACHE_TTL_MS,
+        prometheusBatchWindowMs: config.PULSE_PROMETHEUS_BATCH_WINDOW_MS,
+        prometheusBatchMax: config.PULSE_PROMETHEUS_BATCH_MAX,
         conflictRetryMs: second,
       },
     },

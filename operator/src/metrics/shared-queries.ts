@@ -6,22 +6,15 @@
  * and a failure is never kept, so the next poll asks again.
  */
 import { LRUCache } from 'lru-cache';
-import { queryNumber } from './prometheus.js';
 
-/** The query function: the real HTTP one, or a test's. */
-export type AskPrometheus = (
-  address: string,
-  promql: string,
-  signal: AbortSignal,
-) => Promise<number | undefined>;
+/** The number a query answers (a QueryBatcher's `ask`, or a test's), bounded in time by itself. */
+export type AskPrometheus = (address: string, promql: string) => Promise<number | undefined>;
 
 export interface SharedQueriesOptions {
   /** How long an answer is shared; 0 asks Prometheus every time. Keep it well under the poll interval. */
   ttlMs: number;
-  /** Bound on each request to Prometheus. */
-  timeoutMs: number;
   maxQueries?: number;
-  ask?: AskPrometheus;
+  ask: AskPrometheus;
 }
 
 /** lru-cache keeps no undefined values, and "no series" is an answer worth sharing too. */
@@ -34,14 +27,14 @@ export class SharedQueries {
   private readonly ask: AskPrometheus;
 
   constructor(private readonly options: SharedQueriesOptions) {
-    this.ask = options.ask ?? queryNumber;
+    this.ask = options.ask;
     this.answers =
       options.ttlMs > 0
         ? new LRUCache<string, Answer, { address: string; promql: string }>({
             max: options.maxQueries ?? 10_000,
             ttl: options.ttlMs,
             fetchMethod: async (_key, _stale, { context }) => ({
-              value: await this.ask(context.address, context.promql, AbortSignal.timeout(options.timeoutMs)),
+              value: await this.ask(context.address, context.promql),
             }),
           })
         : undefined;
@@ -49,7 +42,7 @@ export class SharedQueries {
 
   /** The answer, shared when another asker got it at most `maxAgeMs` ago (and within the TTL). */
   async query(address: string, promql: string, maxAgeMs = Infinity): Promise<number | undefined> {
-    if (!this.answers) return this.ask(address, promql, AbortSignal.timeout(this.options.timeoutMs));
+    if (!this.answers) return this.ask(address, promql);
     const key = `${address}\n${promql}`;
     const age = this.options.ttlMs - this.answers.getRemainingTTL(key);
     const answer = await this.answers.fetch(key, {
