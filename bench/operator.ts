@@ -15,7 +15,7 @@
  *
  *   node --import tsx bench/operator.ts [--resources 500] [--seconds 300] [--poll 15] [--profile]
  *     [--queries distinct|identical] [--operator-ref COMMIT] [--name NAME] [--run-dir DIR]
- *     [--base-port N] [--max-load 1.5]
+ *     [--base-port N] [--max-load 1.5] [--operator-env NAME=VALUE ...]
  *   node --import tsx bench/operator.ts --render docs/benchmarks/<date>-operator.json
  *
  * --queries distinct (the default) gives every ReplicationLag PromQL of its own, as resources that
@@ -89,6 +89,7 @@ const { values } = parseArgs({
     'max-load': { type: 'string', default: '1.5' },
     'operator-ref': { type: 'string' },
     queries: { type: 'string', default: 'distinct' },
+    'operator-env': { type: 'string', multiple: true, default: [] },
     render: { type: 'string' },
   },
 });
@@ -108,6 +109,14 @@ const PROFILE = values.profile;
 if (values.queries !== 'distinct' && values.queries !== 'identical')
   throw new Error(`--queries must be distinct or identical, not ${values.queries}`);
 const QUERY_MODE: QueryMode = values.queries;
+/** Extra environment of the measured operator (NODE_OPTIONS, say); the report lists it with the rest. */
+const OPERATOR_ENV = Object.fromEntries(
+  values['operator-env'].map((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new Error(`--operator-env must be NAME=VALUE, not ${pair}`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
 const NAME = values.name ?? 'operator';
 const runDir = resolve(values['run-dir']);
 const basePort = integerArg('base-port', values['base-port'], 1_024, 65_000);
@@ -230,6 +239,7 @@ async function main(): Promise<void> {
       PULSE_OPERATOR_NAMESPACE: NAMESPACE,
       PULSE_LEADER_ELECTION_IDENTITY: 'bench-operator',
       PULSE_LOG_LEVEL: 'info',
+      ...OPERATOR_ENV,
     };
     // The gate comes before the operator starts: once it runs, the system under test is part of the
     // load (at 500 resources it may keep the 1-minute figure above the bar on its own).
