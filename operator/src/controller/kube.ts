@@ -2,18 +2,18 @@
 import https from 'node:https';
 import {
   ApiException,
+  AppsV1Api,
   CoordinationV1Api,
   CustomObjectsApi,
   EventsV1Api,
   KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
 } from '@kubernetes/client-node';
-import { KeepAliveAgents } from './keep-alive.js';
-import { KubeRequestError, KubeRequests } from './kube-requests.js';
 
 export interface KubeClients {
   config: KubeConfig;
-  /** The calls of every reconcile (see KubeRequests); the generated clients for the rest. */
-  requests: KubeRequests;
+  apps: AppsV1Api;
   coordination: CoordinationV1Api;
   customObjects: CustomObjectsApi;
   events: EventsV1Api;
@@ -23,7 +23,7 @@ export interface KubeClients {
 export function kubeClients(config = defaultKubeConfig()): KubeClients {
   return {
     config,
-    requests: new KubeRequests(config),
+    apps: config.makeApiClient(AppsV1Api),
     coordination: config.makeApiClient(CoordinationV1Api),
     customObjects: config.makeApiClient(CustomObjectsApi),
     events: config.makeApiClient(EventsV1Api),
@@ -42,13 +42,30 @@ type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
  * them per request cost 2-4 % of the busy time.
  */
 export class KeepAliveKubeConfig extends KubeConfig {
-  private readonly agents = new KeepAliveAgents();
+  private readonly agents: { settings: unknown[]; agent: https.Agent }[] = [];
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context);
     const made = context.getAgent();
-    if (made?.constructor === https.Agent) context.setAgent(this.agents.like(made));
+    if (made?.constructor !== https.Agent) return;
+    const { ca, cert, key, pfx, passphrase, servername, rejectUnauthorized } = made.options;
+    const settings = [ca, cert, key, pfx, passphrase, servername, rejectUnauthorized];
+    let shared = this.agents.find((known) => sameSetting(known.settings, settings))?.agent;
+    if (!shared) {
+      shared = new https.Agent({ ...made.options, keepAlive: true });
+      this.agents.push({ settings, agent: shared });
+    }
+    context.setAgent(shared);
   }
+}
+
+/** Deep equality over what TLS options hold: strings, Buffers, arrays of them, booleans. */
+function sameSetting(a: unknown, b: unknown): boolean {
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((item, index) => sameSetting(item, b[index]));
+  }
+  return a === b;
 }
 
 function defaultKubeConfig(): KubeConfig {
@@ -57,6 +74,9 @@ function defaultKubeConfig(): KubeConfig {
   return config;
 }
 
+/** The generated clients send JSON Patch unless told otherwise; every patch here is a merge patch. */
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
 /** The HTTP status of a failed API call, if it got that far. */
 export const httpStatus = (error: unknown): number | undefined =>
-  error instanceof ApiException || error instanceof KubeRequestError ? error.code : undefined;
+  error instanceof ApiException ? error.code : undefined;

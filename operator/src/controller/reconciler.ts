@@ -18,7 +18,7 @@ import { decide, recordScaleEvent, type Decision, type ScalingHistory } from '..
 import { replicasText } from '../policy/text.js';
 import { findCondition } from './conditions.js';
 import type { EventRecorder, EventToRecord } from './events.js';
-import { httpStatus, type KubeClients } from './kube.js';
+import { httpStatus, mergePatch, type KubeClients } from './kube.js';
 import type { OperatorMetrics, ReconcileResult } from './metrics.js';
 import type { WorkResult } from './queue.js';
 import { readScale, writeScale, type TargetScale } from './scale.js';
@@ -117,7 +117,7 @@ export class Reconciler {
 
     let scale: TargetScale;
     try {
-      scale = await readScale(this.deps.kube.requests, namespace, target);
+      scale = await readScale(this.deps.kube.apps, namespace, target);
     } catch (error) {
       if (httpStatus(error) !== 404) throw error;
       await this.block(resource, 'TargetNotFound', `Deployment ${target} does not exist in ${namespace}.`);
@@ -143,7 +143,7 @@ export class Reconciler {
     let scaledAt: Date | undefined;
     if (decision.desired !== scale.replicas) {
       try {
-        await writeScale(this.deps.kube.requests, namespace, target, scale, decision.desired);
+        await writeScale(this.deps.kube.apps, namespace, target, scale, decision.desired);
       } catch (error) {
         if (httpStatus(error) !== 409) throw error;
         this.deps.logger.info({ resource: key }, 'the target was scaled concurrently; deciding again');
@@ -206,9 +206,9 @@ export class Reconciler {
 
   private async patchStatus(resource: ReplicationLag, status: StatusPatch): Promise<void> {
     const { name = '', namespace = '' } = resource.metadata;
-    await this.deps.kube.requests.mergePatch(
-      `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}/status`,
-      { status },
+    await this.deps.kube.customObjects.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
+      mergePatch,
     );
   }
 }

@@ -2,8 +2,8 @@
  * The scale phase of a reconcile: the target's replica count through the Deployment's scale
  * subresource, the only part of the Deployment the operator may touch.
  */
-import type { V1Scale } from '@kubernetes/client-node';
-import type { KubeRequests } from './kube-requests.js';
+import type { AppsV1Api } from '@kubernetes/client-node';
+import { mergePatch } from './kube.js';
 
 export interface TargetScale {
   /** spec.replicas: what the target is set to, the policy's current count. */
@@ -14,11 +14,8 @@ export interface TargetScale {
   resourceVersion: string | undefined;
 }
 
-const scalePath = (namespace: string, name: string) =>
-  `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}/scale`;
-
-export async function readScale(kube: KubeRequests, namespace: string, name: string): Promise<TargetScale> {
-  const scale = await kube.get<V1Scale>(scalePath(namespace, name));
+export async function readScale(apps: AppsV1Api, namespace: string, name: string): Promise<TargetScale> {
+  const scale = await apps.readNamespacedDeploymentScale({ name, namespace });
   const replicas = scale.spec?.replicas ?? 0;
   return {
     replicas,
@@ -33,14 +30,23 @@ export async function readScale(kube: KubeRequests, namespace: string, name: str
  * it).
  */
 export async function writeScale(
-  kube: KubeRequests,
+  apps: AppsV1Api,
   namespace: string,
   name: string,
   read: TargetScale,
   replicas: number,
 ): Promise<void> {
-  await kube.mergePatch(scalePath(namespace, name), {
-    ...(read.resourceVersion === undefined ? {} : { metadata: { resourceVersion: read.resourceVersion } }),
-    spec: { replicas },
-  });
+  await apps.patchNamespacedDeploymentScale(
+    {
+      name,
+      namespace,
+      body: {
+        ...(read.resourceVersion === undefined
+          ? {}
+          : { metadata: { resourceVersion: read.resourceVersion } }),
+        spec: { replicas },
+      },
+    },
+    mergePatch,
+  );
 }
