@@ -14,7 +14,7 @@
  * then sent as it was written and asked alone from then on.
  */
 import { LRUCache } from 'lru-cache';
-import { instantQuery, QueryError, singleNumber, type QueryData } from './prometheus.js';
+import { instantQuery, QueryError, queryKey, singleNumber, type QueryData } from './prometheus.js';
 
 /** The tag; a query's own series keep their labels, this one is added beside them. */
 export const BATCH_LABEL = 'pulse_batch_query';
@@ -53,7 +53,7 @@ export class QueryBatcher {
 
   /** The number `promql` answers at `address`, by the rules of `singleNumber`. */
   ask = (address: string, promql: string): Promise<number | undefined> => {
-    if (this.options.windowMs <= 0 || this.solo.has(`${address}\n${promql}`)) {
+    if (this.options.windowMs <= 0 || this.solo.has(queryKey(address, promql))) {
       return this.askAlone(address, promql);
     }
     return new Promise((resolve, reject) => {
@@ -124,7 +124,7 @@ export class QueryBatcher {
         question.reject(error);
         return;
       }
-      this.solo.set(`${address}\n${question.promql}`, true);
+      this.solo.set(queryKey(address, question.promql), true);
       this.askAlone(address, question.promql).then(question.resolve, question.reject);
     }
   }

@@ -5,10 +5,8 @@ export {
   PrometheusSource,
   QueryError,
   queryNumber,
-  singleNumber,
-  type QueryData,
   type PrometheusQueries,
   type PrometheusSourceOptions,
 } from './prometheus.js';
-export { BATCH_LABEL, QueryBatcher, type QueryBatcherOptions } from './batched-queries.js';
+export { QueryBatcher } from './batched-queries.js';
 export { SharedQueries, type AskPrometheus, type SharedQueriesOptions } from './shared-queries.js';

@@ -106,6 +106,9 @@ export function singleNumber(data: QueryData): number | undefined {
   return value !== undefined && Number.isFinite(value) ? value : undefined;
 }
 
+/** One query of one Prometheus, as a key of the caches that remember queries. */
+export const queryKey = (address: string, promql: string) => `${address}\n${promql}`;
+
 export async function queryNumber(
   address: string,
   promql: string,

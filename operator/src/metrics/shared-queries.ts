@@ -6,6 +6,7 @@
  * and a failure is never kept, so the next poll asks again.
  */
 import { LRUCache } from 'lru-cache';
+import { queryKey } from './prometheus.js';
 
 /** The number a query answers (a QueryBatcher's `ask`, or a test's), bounded in time by itself. */
 export type AskPrometheus = (address: string, promql: string) => Promise<number | undefined>;
@@ -24,17 +25,14 @@ interface Answer {
 
 export class SharedQueries {
   private readonly answers: LRUCache<string, Answer, { address: string; promql: string }> | undefined;
-  private readonly ask: AskPrometheus;
-
   constructor(private readonly options: SharedQueriesOptions) {
-    this.ask = options.ask;
     this.answers =
       options.ttlMs > 0
         ? new LRUCache<string, Answer, { address: string; promql: string }>({
             max: options.maxQueries ?? 10_000,
             ttl: options.ttlMs,
             fetchMethod: async (_key, _stale, { context }) => ({
-              value: await this.ask(context.address, context.promql),
+              value: await options.ask(context.address, context.promql),
             }),
           })
         : undefined;
@@ -42,8 +40,8 @@ export class SharedQueries {
 
   /** The answer, shared when another asker got it at most `maxAgeMs` ago (and within the TTL). */
   async query(address: string, promql: string, maxAgeMs = Infinity): Promise<number | undefined> {
-    if (!this.answers) return this.ask(address, promql);
-    const key = `${address}\n${promql}`;
+    if (!this.answers) return this.options.ask(address, promql);
+    const key = queryKey(address, promql);
     const age = this.options.ttlMs - this.answers.getRemainingTTL(key);
     const answer = await this.answers.fetch(key, {
       context: { address, promql },
