@@ -114,6 +114,71 @@ describe('replicator: relay and projectors', () => {
     );
   });
 
+  it('publishes a backlog of several batches to Kafka once each, in outbox order per aggregate', async () => {
+    // One transaction of 6,500 rows: the relay reads it as four batches, the next one read while
+    // the previous one is with the broker.
+    const services = Array.from({ length: 4 }, () => randomUUID());
+    const base = Date.UTC(2026, 10, 22, 8, 0, 0);
+    const events = Array.from({ length: 6_500 }, (_, i) =>
+      systemEvent(tenantId, services[i % services.length] ?? '', [sampleAt(new Date(base + i), i % 100)]),
+    );
+    await insertOutbox(writeDb, events);
+    const { rows: outboxOrder } = await writeDb.query<{ id: string; aggregate_id: string }>(
+      'select id, aggregate_id from outbox where aggregate_id = any($1::uuid[]) order by txid, id',
+      [services],
+    );
+    assert.equal(outboxOrder.length, events.length);
+
+    const received = new Map<string, string[]>(services.map((id) => [id, []]));
+    let count = 0;
+    const kafka = kafkaClient(stack.env.PULSE_KAFKA_BROKERS ?? '', 'relay-order-test');
+    const consumer = kafka.consumer({ groupId: `relay-order-${randomUUID()}`, maxWaitTimeInMs: 100 });
+    await consumer.connect();
+    await consumer.subscribe({ topic: scope.PULSE_KAFKA_TOPIC ?? '', fromBeginning: true });
+    await consumer.run({
+      eachMessage: ({ message }) => {
+        const ids = received.get(String(message.key));
+        if (ids) {
+          ids.push(String(message.headers?.['pulse-event-id']));
+          count++;
+        }
+        return Promise.resolve();
+      },
+    });
+    try {
+      await waitFor(`${events.length} events in Kafka`, () => count >= events.length, { timeoutMs: 60_000 });
+      await waitFor(
+        'every row marked published',
+        async () =>
+          (await scalar(
+            writeDb,
+            'select count(*) as n from outbox where published_at is null and aggregate_id = any($1::uuid[])',
+            [services],
+          )) === 0,
+        { timeoutMs: 15_000 },
+      );
+    } finally {
+      await consumer.disconnect();
+    }
+    // Applied as well, so that the next test counts only its own events.
+    await waitFor(
+      'the backlog applied',
+      async () =>
+        (await scalar(
+          projectionDb,
+          'select sum(samples) as n from metrics_hourly where service_id = any($1::uuid[])',
+          [services],
+        )) === events.length,
+      { timeoutMs: 60_000 },
+    );
+    for (const serviceId of services)
+      assert.deepEqual(
+        received.get(serviceId),
+        outboxOrder.filter((row) => row.aggregate_id === serviceId).map((row) => row.id),
+        `service ${serviceId}: each event once, in outbox order`,
+      );
+  });
+
   it('applies every event exactly once across kill -9 mid-stream and republished rows', async () => {
     const services = Array.from({ length: 12 }, () => randomUUID());
     const base = Date.UTC(2026, 10, 21, 10, 0, 0);

@@ -20,15 +20,31 @@ export interface OutboxRow {
   payload: unknown;
 }
 
-export async function fetchCommittedBatch(db: pg.ClientBase, limit: number): Promise<OutboxRow[]> {
+/** Where the previous read ended: the rows before it are in flight and must not be read again. */
+export interface OutboxCursor {
+  position: string;
+  id: string;
+}
+
+/**
+ * The next committed rows in (txid, id) order, after the cursor when there is one. Reading after
+ * a cursor is safe because every row below the xmin horizon was already final when the rows up to
+ * the cursor were read: a row that commits later has a larger txid.
+ */
+export async function fetchCommittedBatch(
+  db: pg.ClientBase,
+  limit: number,
+  after?: OutboxCursor,
+): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>(
     `select id, txid::text as position, type, version, tenant_id, aggregate_id, occurred_at, created_at,
             traceparent, payload
        from outbox
       where published_at is null and txid < pg_snapshot_xmin(pg_current_snapshot())
+        and ($2::xid8 is null or (txid, id) > ($2::xid8, $3::uuid))
       order by txid, id
       limit $1`,
-    [limit],
+    [limit, after?.position ?? null, after?.id ?? null],
   );
   return rows;
 }

@@ -9,7 +9,13 @@ import type { Producer } from 'kafkajs';
 import { context, propagation, SpanKind, trace, type Tracer } from '@opentelemetry/api';
 import type { Logger } from '@pulse/core';
 import { Wake } from '../wake.js';
-import { fetchCommittedBatch, markPublished, toEnvelope, type OutboxRow } from './outbox.js';
+import {
+  fetchCommittedBatch,
+  markPublished,
+  toEnvelope,
+  type OutboxCursor,
+  type OutboxRow,
+} from './outbox.js';
 import type { RelayMetrics } from '../metrics.js';
 
 /** Any fixed 64-bit number; all relays of one write DB must agree on it. */
@@ -25,6 +31,12 @@ export interface RelayOptions {
   logger: Logger;
   metrics: RelayMetrics;
   tracer: Tracer;
+}
+
+/** A batch with the broker: acknowledged, then marked published. */
+interface InFlight {
+  published: Promise<void>;
+  marked: Promise<void>;
 }
 
 export class Relay {
@@ -91,21 +103,51 @@ export class Relay {
     return client;
   }
 
+  /**
+   * Reads, publishes and marks in a pipeline two batches deep: the next batch is read while the
+   * previous one is with the broker, and its publish starts only once the previous one was
+   * acknowledged, so each partition receives the rows in outbox order. A failure ends the lead;
+   * the next leader reads again from the first unmarked row.
+   */
   private async lead(client: pg.Client): Promise<void> {
     const { batchSize, pollIntervalMs } = this.options;
-    while (this.running) {
-      const rows = await fetchCommittedBatch(client, batchSize);
-      if (rows.length > 0) {
-        await this.publish(rows);
-        await markPublished(
-          client,
-          rows.map((row) => row.id),
-        );
-        this.options.metrics.published.inc(rows.length);
-        if (rows.length === batchSize) continue; // more may be waiting
+    let cursor: OutboxCursor | undefined;
+    let previous: InFlight | undefined;
+    try {
+      while (this.running) {
+        const rows = await fetchCommittedBatch(client, batchSize, cursor);
+        const last = rows.at(-1);
+        if (last) {
+          cursor = { position: last.position, id: last.id };
+          const earlier = previous;
+          previous = this.send(client, rows, earlier);
+          if (earlier) await earlier.marked;
+          if (rows.length === batchSize) continue; // more may be waiting
+        }
+        if (previous) await previous.marked;
+        previous = undefined;
+        await this.wake.wait(pollIntervalMs);
       }
-      await this.wake.wait(pollIntervalMs);
+    } finally {
+      // On stop the batch in flight is finished. After a failure it is let settle, so that no
+      // publish of this lead is still running when the lock is released.
+      if (previous) await Promise.allSettled([previous.published, previous.marked]);
     }
+  }
+
+  /** Publishes after the previous batch's acknowledgement, then marks after the previous mark. */
+  private send(client: pg.Client, rows: OutboxRow[], previous: InFlight | undefined): InFlight {
+    const published = (previous?.published ?? Promise.resolve()).then(() => this.publish(rows));
+    const marked = Promise.all([published, previous?.marked]).then(async () => {
+      await markPublished(
+        client,
+        rows.map((row) => row.id),
+      );
+      this.options.metrics.published.inc(rows.length);
+    });
+    // Observed by lead(); without a handler a failure seen there first would count as unhandled.
+    marked.catch(() => undefined);
+    return { published, marked };
   }
 
   private async publish(rows: OutboxRow[]): Promise<void> {
