@@ -1,14 +1,15 @@
 /**
  * `make bench` / `make bench-quick`: starts a local stack of its own (run dir `.pulse-bench`, ports
  * from 19400, loopback only), measures the machine's limits, runs the k6 suite of load/, times a
- * backlog drain with the replicator stopped, samples RSS and lag during the soak, reconciles the
+ * backlog drain through the whole replicator and then through the relay alone and one projector
+ * alone, samples RSS and lag during the soak, reconciles the
  * write DB with the projections, and writes docs/benchmarks/<date>-<name>.md, the raw results
  * beside it and docs/benchmarks/latest.json.
  *   node --import tsx bench/run.ts [--quick] [--name NAME] [--run-dir DIR] [--base-port N]
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -57,6 +58,13 @@ async function waitDrained(readUrl: string, apiKey: string, timeoutMs: number): 
   );
 }
 
+/** A report is evidence: a second run on the same day gets -2, -3, ... instead of replacing it. */
+function unusedReportName(base: string): string {
+  const taken = (name: string) => existsSync(join(reportDir, `${name}.md`));
+  if (!taken(base)) return base;
+  for (let n = 2; ; n++) if (!taken(`${base}-${n}`)) return `${base}-${n}`;
+}
+
 async function main(): Promise<void> {
   if (readStackInfo(runDir))
     throw new Error(`a stack is up in ${runDir}; stop it with: cli.ts down --run-dir ${runDir}`);
@@ -85,15 +93,19 @@ async function main(): Promise<void> {
       replicator: { PULSE_LOG_LEVEL: 'warn' },
       read: { PULSE_LOG_LEVEL: 'warn' },
     };
-    const start = async (name: Benched) => {
+    const start = async (name: Benched, extraEnv: Record<string, string> = {}) => {
       const env: Record<string, string> = { ...stack.env };
       for (const [other, running] of services) env[`PULSE_${other.toUpperCase()}_URL`] = running.url;
       const running = await startService({ ...stack.info, env }, name, {
         port: stack.info.ports[name],
-        env: serviceEnv[name],
+        env: { ...serviceEnv[name], ...extraEnv },
       });
       services.set(name, running);
       return running;
+    };
+    const stop = async (name: Benched) => {
+      await services.get(name)?.stop();
+      services.delete(name);
     };
     const writeUrl = (await start('write')).url;
     await start('replicator');
@@ -130,18 +142,34 @@ async function main(): Promise<void> {
     await suite('mixed', 'load/mixed.js', env.mixed, profile.mixedSeconds);
     await suite('read-load', 'load/read-load.js', env.readLoad, steps(3));
 
-    // Backlog: the replicator (relay and projector) stopped while the samples are written.
+    // Backlog: the replicator (relay and projector) stopped while the samples are written, then
+    // drained from the outbox to the projection by one replicator running both roles.
+    const drain = (label: string, stages: string) =>
+      suite(
+        label,
+        'load/backlog-drain.js',
+        { ...env.backlog, PULSE_BACKLOG_PHASE: 'drain', PULSE_DRAIN_STAGES: stages },
+        profile.drainTimeoutSeconds,
+      );
     await waitDrained(readUrl, k6Env.PULSE_API_KEY, 600_000);
-    await services.get('replicator')?.stop();
-    services.delete('replicator');
+    await stop('replicator');
     await suite('backlog-fill', 'load/backlog-drain.js', { ...env.backlog, PULSE_BACKLOG_PHASE: 'fill' }, 0);
     await start('replicator');
+    await drain('backlog-drain', 'relay,projection');
+    // The same backlog again, each stage timed alone: the relay role with no projector, then one
+    // projector (a replicator with both roles and nothing left to publish).
+    await stop('replicator');
     await suite(
-      'backlog-drain',
+      'backlog-fill-staged',
       'load/backlog-drain.js',
-      { ...env.backlog, PULSE_BACKLOG_PHASE: 'drain' },
-      profile.drainTimeoutSeconds,
+      { ...env.backlog, PULSE_BACKLOG_PHASE: 'fill', PULSE_BACKLOG_PREFIX: 'backlog-staged' },
+      0,
     );
+    await start('replicator', { PULSE_REPLICATOR_ROLES: 'relay' });
+    await drain('relay-drain', 'relay');
+    await stop('replicator');
+    await start('replicator');
+    await drain('projector-drain', 'projection');
 
     const rss: RssSample[] = [];
     const sampler = setInterval(() => {
@@ -187,7 +215,7 @@ async function main(): Promise<void> {
         output: verify.output.slice(-20_000),
       },
     };
-    const base = `${date.slice(0, 10)}-${values.name ?? profile.name}`;
+    const base = unusedReportName(`${date.slice(0, 10)}-${values.name ?? profile.name}`);
     const result = latest(raw);
     writeFileSync(join(reportDir, `${base}.json`), `${JSON.stringify(raw, null, 2)}\n`);
     writeFileSync(join(reportDir, `${base}.md`), markdown(raw, result, `${base}.json`));

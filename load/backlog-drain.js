@@ -10,6 +10,10 @@
 // drain_events_per_s counts from the last poll before the backlog first shrank (so the
 // replicator's start-up is excluded and the rate is a lower bound); drain_wall_seconds from the
 // start of the drain phase.
+// PULSE_DRAIN_STAGES: the /sync-status stages whose backlog is timed, `relay,projection` (default: the
+// whole way from the outbox), `relay` (outbox to Kafka) or `projection` (Kafka to the projection).
+// PULSE_BACKLOG_PREFIX (backlog): the name prefix of the services the fill registers; a second fill
+// in the same tenant needs another one, because a service's sample at an instant is stored once.
 // Scale: PULSE_BACKLOG_SAMPLES (1000000), PULSE_BACKLOG_BATCH (1000 = services), PULSE_BACKLOG_VUS (4),
 // PULSE_DRAIN_TIMEOUT_SECONDS (600).
 import exec from 'k6/execution';
@@ -34,6 +38,10 @@ const batchSize = num('PULSE_BACKLOG_BATCH', 1000);
 const vus = num('PULSE_BACKLOG_VUS', 4);
 const drainTimeout = num('PULSE_DRAIN_TIMEOUT_SECONDS', 600);
 const iterations = Math.ceil(total / batchSize);
+const prefix = __ENV.PULSE_BACKLOG_PREFIX || 'backlog';
+const stages = (__ENV.PULSE_DRAIN_STAGES || 'relay,projection').split(',');
+if (stages.length === 0 || !stages.every((stage) => ['relay', 'projection'].includes(stage)))
+  fail(`PULSE_DRAIN_STAGES must list relay and/or projection, got "${__ENV.PULSE_DRAIN_STAGES}"`);
 
 const samplesAccepted = new Counter('samples_accepted');
 const drainEventsPerS = new Trend('drain_events_per_s');
@@ -77,7 +85,7 @@ export const options = {
 export function setup() {
   const key = apiKey('backlog-drain');
   if (phase === 'drain') return { key };
-  return { key, services: registerServices(key, 'backlog', batchSize), startMs: Date.now() };
+  return { key, services: registerServices(key, prefix, batchSize), startMs: Date.now() };
 }
 
 // Batch i holds every service's sample at start - i seconds: no sample repeats another.
@@ -89,9 +97,11 @@ export function fill(data) {
 }
 
 function remainingEvents(key) {
-  const stages = syncStatus(key);
-  if (!stages || stages.relay.backlog === null || stages.projection.backlog === null) return undefined;
-  return stages.relay.backlog + stages.projection.backlog;
+  const status = syncStatus(key);
+  if (!status) return undefined;
+  const backlogs = stages.map((stage) => status[stage].backlog);
+  if (backlogs.includes(null)) return undefined;
+  return backlogs.reduce((sum, backlog) => sum + backlog, 0);
 }
 
 function drain(key) {

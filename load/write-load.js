@@ -3,11 +3,15 @@
 // Targets (write service issue): single-sample p99 < 25 ms at 1,000 req/s; batch ingest of at
 // least 20,000 samples/s committed.
 //   k6 run -e PULSE_WRITE_URL=... -e PULSE_READ_URL=... -e PULSE_API_KEY=... load/write-load.js
+// After the batch phase, teardown waits (bounded) until /sync-status shows nothing unpublished or
+// unprojected and records that time as batch_catch_up_seconds: the batch phase's samples over its
+// length plus that time is the sustained end-to-end projection rate (replicator issue: at least
+// 20,000 samples/s).
 // Scale: PULSE_WRITE_RATES (50,200,1000), PULSE_STEP_SECONDS (60), PULSE_BATCH_SECONDS (60),
 // PULSE_BATCH_VUS (4), PULSE_BATCH_SIZE (5000), PULSE_BATCH_SPREAD (services per batch, 10),
-// PULSE_WRITE_SERVICES (100).
+// PULSE_WRITE_SERVICES (100), PULSE_CATCH_UP_TIMEOUT_SECONDS (300).
 import exec from 'k6/execution';
-import { Counter } from 'k6/metrics';
+import { Counter, Trend } from 'k6/metrics';
 import {
   apiKey,
   num,
@@ -20,9 +24,10 @@ import {
   sample,
   summaryHandler,
   summaryTrendStats,
+  syncStatus,
   writeUrl,
 } from './lib/pulse.js';
-import { check } from 'k6';
+import { check, fail, sleep } from 'k6';
 
 const rates = numList('PULSE_WRITE_RATES', [50, 200, 1000]);
 const stepSeconds = num('PULSE_STEP_SECONDS', 60);
@@ -34,7 +39,10 @@ const serviceCount = Math.max(num('PULSE_WRITE_SERVICES', 100), spread);
 const topRate = Math.max(...rates);
 const singleSeconds = rateStepsSeconds(rates, stepSeconds);
 
+const catchUpTimeout = num('PULSE_CATCH_UP_TIMEOUT_SECONDS', 300);
+
 const samplesAccepted = new Counter('samples_accepted');
+const catchUpSeconds = new Trend('batch_catch_up_seconds');
 
 export const options = {
   scenarios: Object.assign(rateSteps('single', rates, stepSeconds, 'single', 400), {
@@ -48,6 +56,7 @@ export const options = {
     },
   }),
   setupTimeout: '120s',
+  teardownTimeout: `${catchUpTimeout + 30}s`,
   summaryTrendStats,
   thresholds: {
     [`http_req_duration{scenario:single_${topRate}}`]: ['p(99)<25'],
@@ -86,6 +95,20 @@ export function batch(data) {
     }
   }
   samplesAccepted.add(postBatch(data.key, samples).accepted);
+}
+
+export function teardown(data) {
+  const ended = Date.now();
+  const deadline = ended + catchUpTimeout * 1000;
+  while (Date.now() < deadline) {
+    const stages = syncStatus(data.key);
+    if (stages && stages.relay.backlog === 0 && stages.projection.backlog === 0) {
+      catchUpSeconds.add((Date.now() - ended) / 1000);
+      return;
+    }
+    sleep(0.1);
+  }
+  fail(`the projection did not catch up within ${catchUpTimeout} s of the batch phase`);
 }
 
 export const handleSummary = summaryHandler('write-load');
