@@ -231,7 +231,7 @@ export function markdown(raw: Raw, jsonFile: string, defaultLoadMax: number): st
     `- **${p.resources} resources, one replicator's metrics.** All ReplicationLags read the same series${queryMode === 'distinct' ? ' (through PromQL of their own)' : ' with the same built-in PromQL'};`,
     '  in a real cluster they would watch different replicators, whose series differ: more work for Prometheus, and',
     queryMode === 'distinct'
-      ? '  for the operator the same number of queries as here.'
+      ? '  for the operator the same number of PromQL queries as here (batched into as few requests, unless one breaks a batch).'
       : '  no answer an operator could share between resources. `--queries distinct` measures that case.',
     '- **The steady state only.** The decision equals the current count, so there is no scaling, no Event and no',
     '  conflict in the window. Startup (listing and reconciling all N at once) is reported as the warm-up time, not',
