@@ -26,12 +26,12 @@ import { Counter, Trend } from 'k6/metrics';
 import {
   apiKey,
   num,
+  pipelineBacklog,
   postBatch,
   registerServices,
   sample,
   summaryHandler,
   summaryTrendStats,
-  syncStatus,
 } from './lib/pulse.js';
 
 const phase = __ENV.PULSE_BACKLOG_PHASE || 'all';
@@ -101,21 +101,13 @@ export function fill(data) {
   samplesAccepted.add(postBatch(data.key, samples).accepted);
 }
 
-function remainingEvents(key) {
-  const status = syncStatus(key);
-  if (!status) return undefined;
-  const backlogs = stages.map((stage) => status[stage].backlog);
-  if (backlogs.includes(null)) return undefined;
-  return backlogs.reduce((sum, backlog) => sum + backlog, 0);
-}
-
 function drain(key) {
   const started = Date.now();
   const deadline = started + drainTimeout * 1000;
   let initial;
   let lastIdle = started;
   for (let poll = 0; Date.now() < deadline && poll * pollSeconds <= drainTimeout; poll++) {
-    const remaining = remainingEvents(key);
+    const remaining = pipelineBacklog(key, stages);
     const now = Date.now();
     if (remaining !== undefined) {
       if (initial === undefined) initial = remaining;

@@ -16,6 +16,7 @@ import {
   apiKey,
   num,
   numList,
+  pipelineBacklog,
   post,
   postBatch,
   rateSteps,
@@ -24,7 +25,6 @@ import {
   sample,
   summaryHandler,
   summaryTrendStats,
-  syncStatus,
   writeUrl,
 } from './lib/pulse.js';
 import { check, fail, sleep } from 'k6';
@@ -101,8 +101,7 @@ export function teardown(data) {
   const ended = Date.now();
   const deadline = ended + catchUpTimeout * 1000;
   while (Date.now() < deadline) {
-    const stages = syncStatus(data.key);
-    if (stages && stages.relay.backlog === 0 && stages.projection.backlog === 0) {
+    if (pipelineBacklog(data.key) === 0) {
       catchUpSeconds.add((Date.now() - ended) / 1000);
       return;
     }

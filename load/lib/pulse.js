@@ -156,6 +156,18 @@ export function syncStatus(key) {
 }
 
 /**
+ * Events not yet through the given stages of /sync-status (relay: unpublished outbox rows;
+ * projection: Kafka events not yet applied), or undefined when a stage cannot tell.
+ */
+export function pipelineBacklog(key, stages = ['relay', 'projection']) {
+  const status = syncStatus(key);
+  if (!status) return undefined;
+  const backlogs = stages.map((stage) => status[stage].backlog);
+  if (backlogs.includes(null)) return undefined;
+  return backlogs.reduce((sum, backlog) => sum + backlog, 0);
+}
+
+/**
  * Constant-arrival-rate scenarios, one per rate, one after the other (`<prefix>_<rate>`), so that
  * thresholds and the report can name each step; each is bounded by its duration.
  */
