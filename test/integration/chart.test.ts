@@ -123,7 +123,7 @@ describe('Helm chart charts/pulse', () => {
     );
   });
 
-  it('shares the partition count between the topic, the replicator and the ReplicationLag', async () => {
+  it('shares the partition count and the message size limit between the topic, the replicator and the ReplicationLag', async () => {
     const docs = documents(await render(valueSets.strimzi ?? []));
     const topic = docs.find((doc) => doc.kind === 'KafkaTopic');
     assert.match(topic?.text ?? '', /^ {2}partitions: 7$/m);
@@ -134,6 +134,9 @@ describe('Helm chart charts/pulse', () => {
       (doc) => doc.kind === 'Deployment' && /name: pulse-replicator$/m.test(doc.text),
     );
     assert.match(replicator?.text ?? '', /- name: PULSE_KAFKA_PARTITIONS\n\s+value: "7"/);
+    // An integer as the broker and the replicator's config expect it, not helm's float (8.388608e+06).
+    assert.match(topic?.text ?? '', /^ {4}max\.message\.bytes: 8388608$/m);
+    assert.match(replicator?.text ?? '', /- name: PULSE_KAFKA_MAX_MESSAGE_BYTES\n\s+value: "8388608"/);
     assert.match(
       replicator?.text ?? '',
       /- name: PULSE_KAFKA_BROKERS\n\s+value: "pulse-kafka-bootstrap:9092"/,

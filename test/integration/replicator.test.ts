@@ -9,13 +9,14 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { Partitioners } from 'kafkajs';
+import kafkajs, { Partitioners } from 'kafkajs';
 import { kafkaClient } from '../harness/components/kafka.js';
 import { testStack, suiteScope, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
 import { repoRoot } from '../harness/tools.js';
 
 const run = promisify(execFile);
+const { ConfigResourceTypes } = kafkajs;
 import type { RunningService } from '../harness/services.js';
 import {
   insertOutbox,
@@ -177,6 +178,50 @@ describe('replicator: relay and projectors', () => {
         outboxOrder.filter((row) => row.aggregate_id === serviceId).map((row) => row.id),
         `service ${serviceId}: each event once, in outbox order`,
       );
+  });
+
+  it('creates its topic with room for the largest event a request makes, and carries one end to end', async () => {
+    const admin = kafkaClient(stack.env.PULSE_KAFKA_BROKERS ?? '', 'topic-config-test').admin();
+    await admin.connect();
+    try {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: scope.PULSE_KAFKA_TOPIC ?? '',
+            configNames: ['max.message.bytes'],
+          },
+        ],
+      });
+      assert.equal(resources[0]?.configEntries[0]?.configValue, String(8 * 1024 * 1024));
+    } finally {
+      await admin.disconnect();
+    }
+    // A batch request's most samples for one service, with every field at its longest: more than
+    // the broker's default max.message.bytes of 1 MiB.
+    const serviceId = randomUUID();
+    const base = Date.UTC(2026, 10, 22, 7, 0, 0);
+    const samples = Array.from({ length: 5_000 }, (_, i) => ({
+      ...sampleAt(new Date(base + i), 12.345678901234567),
+      memory_usage: 45.67890123456789,
+      disk_usage: 78.90123456789013,
+      load_avg: 1.2345678901234567,
+      network_rx_bytes: Number.MAX_SAFE_INTEGER,
+      network_tx_bytes: Number.MAX_SAFE_INTEGER,
+      gpu_usage: 99.99999999999999,
+    }));
+    const event = systemEvent(tenantId, serviceId, samples);
+    assert.ok(JSON.stringify(samples).length > 1024 * 1024, 'the event is larger than 1 MiB');
+    await insertOutbox(writeDb, [event]);
+    await waitFor(
+      'its 5,000 samples projected',
+      async () =>
+        (await scalar(projectionDb, 'select samples as n from metrics_hourly where service_id = $1', [
+          serviceId,
+        ])) === 5_000,
+      { timeoutMs: 60_000 },
+    );
   });
 
   it('applies every event exactly once across kill -9 mid-stream and republished rows', async () => {

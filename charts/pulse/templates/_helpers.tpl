@@ -202,6 +202,8 @@ generates alphanumeric passwords, so they go into the URL without escaping.
   value: {{ $root.Values.kafka.partitions | quote }}
 - name: PULSE_KAFKA_REPLICATION_FACTOR
   value: {{ $root.Values.kafka.replicationFactor | quote }}
+- name: PULSE_KAFKA_MAX_MESSAGE_BYTES
+  value: {{ $root.Values.kafka.maxMessageBytes | int64 | quote }}
 {{- else if eq .component "read" }}
 {{ include "pulse.env.writeDatabase" $root }}
 {{ include "pulse.env.replicaDatabase" $root | trim }}

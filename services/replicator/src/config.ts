@@ -16,6 +16,14 @@ export const replicatorConfigSchema = z.object({
   /** Used when the relay creates the topic; it also caps how many projectors can share the work. */
   PULSE_KAFKA_PARTITIONS: envField.integer(12, { min: 1, max: 10_000 }),
   PULSE_KAFKA_REPLICATION_FACTOR: envField.integer(1, { min: 1, max: 7 }),
+  /**
+   * The topic's max.message.bytes when the relay creates it. One event can be several MB (a
+   * 5,000-sample batch of one service, a long process list), and the broker's default is 1 MB.
+   */
+  PULSE_KAFKA_MAX_MESSAGE_BYTES: envField.integer(8 * 1024 * 1024, {
+    min: 64 * 1024,
+    max: 100 * 1024 * 1024,
+  }),
   PULSE_PROJECTOR_GROUP: envField.of(z.string().min(1).default('pulse-projector')),
   /** Which roles this process runs; every replica normally runs both. */
   PULSE_REPLICATOR_ROLES: envField.of(roles.default(['relay', 'projector'])),

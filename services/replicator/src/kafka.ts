@@ -1,6 +1,16 @@
-import { Kafka, logLevel, Partitioners, type Admin, type ICustomPartitioner, type Producer } from 'kafkajs';
+import kafkajs, {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Admin,
+  type ICustomPartitioner,
+  type Producer,
+} from 'kafkajs';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '@pulse/core';
+
+// Node's ESM loader finds only some of kafkajs's CommonJS exports by name.
+const { ConfigResourceTypes } = kafkajs;
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -60,16 +70,45 @@ export function rememberingPartitioner(create: ICustomPartitioner, keys = 100_00
   };
 }
 
-export async function ensureTopic(
-  admin: Admin,
-  topic: string,
-  partitions: number,
-  replicationFactor: number,
-): Promise<void> {
+/** The broker refuses a record batch above this topic setting (MESSAGE_TOO_LARGE). */
+const MAX_MESSAGE_BYTES = 'max.message.bytes';
+
+export interface TopicSettings {
+  partitions: number;
+  replicationFactor: number;
+  maxMessageBytes: number;
+}
+
+export async function ensureTopic(admin: Admin, topic: string, settings: TopicSettings): Promise<void> {
   const existing = await admin.listTopics();
   if (existing.includes(topic)) return;
   await admin.createTopics({
-    topics: [{ topic, numPartitions: partitions, replicationFactor }],
+    topics: [
+      {
+        topic,
+        numPartitions: settings.partitions,
+        replicationFactor: settings.replicationFactor,
+        configEntries: [{ name: MAX_MESSAGE_BYTES, value: String(settings.maxMessageBytes) }],
+      },
+    ],
     waitForLeaders: true,
   });
+}
+
+/**
+ * The largest record batch the topic accepts, as the broker sees it now: the topic may predate
+ * the relay, or an operator may have changed the setting since it was created.
+ */
+export async function topicMessageLimit(admin: Admin, topic: string): Promise<number> {
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: [MAX_MESSAGE_BYTES] }],
+  });
+  const value = resources[0]?.configEntries.find(
+    (entry) => entry.configName === MAX_MESSAGE_BYTES,
+  )?.configValue;
+  const limit = Number(value);
+  if (!Number.isSafeInteger(limit) || limit <= 0)
+    throw new Error(`topic ${topic}: ${MAX_MESSAGE_BYTES} is ${String(value)}, expected a positive integer`);
+  return limit;
 }

@@ -7,7 +7,7 @@ import { createPool, type Logger, type Telemetry } from '@pulse/core';
 import type { Admin, Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { ReplicatorConfig } from './config.js';
-import { createKafka, createRelayProducer, ensureTopic } from './kafka.js';
+import { createKafka, createRelayProducer, ensureTopic, topicMessageLimit } from './kafka.js';
 import { createProjectionMetrics, createRelayMetrics } from './metrics.js';
 import { migrateProjectionDatabase } from './migrate.js';
 import { runMonitorRound } from './monitor.js';
@@ -47,12 +47,11 @@ export async function startReplicator(
   const kafka = createKafka(config.PULSE_KAFKA_BROKERS, `pulse-replicator-${process.pid}`, logger);
   const admin: Admin = kafka.admin();
   await admin.connect();
-  await ensureTopic(
-    admin,
-    config.PULSE_KAFKA_TOPIC,
-    config.PULSE_KAFKA_PARTITIONS,
-    config.PULSE_KAFKA_REPLICATION_FACTOR,
-  );
+  await ensureTopic(admin, config.PULSE_KAFKA_TOPIC, {
+    partitions: config.PULSE_KAFKA_PARTITIONS,
+    replicationFactor: config.PULSE_KAFKA_REPLICATION_FACTOR,
+    maxMessageBytes: config.PULSE_KAFKA_MAX_MESSAGE_BYTES,
+  });
 
   let producer: Producer | undefined;
   let relay: Relay | undefined;
@@ -64,6 +63,7 @@ export async function startReplicator(
       producer,
       topic: config.PULSE_KAFKA_TOPIC,
       batchSize: config.PULSE_RELAY_BATCH_SIZE,
+      messageLimit: () => topicMessageLimit(admin, config.PULSE_KAFKA_TOPIC),
       pollIntervalMs: config.PULSE_RELAY_POLL_INTERVAL_MS,
       logger,
       metrics: relayMetrics,

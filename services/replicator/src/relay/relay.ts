@@ -9,13 +9,8 @@ import type { Producer } from 'kafkajs';
 import { context, propagation, SpanKind, trace, type Tracer } from '@opentelemetry/api';
 import type { Logger } from '@pulse/core';
 import { Wake } from '../wake.js';
-import {
-  fetchCommittedBatch,
-  markPublished,
-  toEnvelope,
-  type OutboxCursor,
-  type OutboxRow,
-} from './outbox.js';
+import { fetchCommittedBatch, markPublished, type OutboxCursor } from './outbox.js';
+import { EventTooLargeError, fitsAlone, splitIntoSends, toRecord, type OutgoingRecord } from './records.js';
 import type { RelayMetrics } from '../metrics.js';
 
 /** Any fixed 64-bit number; all relays of one write DB must agree on it. */
@@ -27,6 +22,8 @@ export interface RelayOptions {
   producer: Producer;
   topic: string;
   batchSize: number;
+  /** The topic's max.message.bytes as the broker has it now; asked each time the relay takes the lead. */
+  messageLimit: () => Promise<number>;
   pollIntervalMs: number;
   logger: Logger;
   metrics: RelayMetrics;
@@ -67,7 +64,10 @@ export class Relay {
         const client = await this.acquireLeadership();
         if (client) await this.lead(client);
       } catch (error) {
-        logger.warn({ err: error }, 'relay: leadership lost or write DB unreachable; retrying');
+        if (error instanceof EventTooLargeError)
+          logger.error({ eventId: error.eventId, bytes: error.bytes, limit: error.limit }, error.message);
+        else
+          logger.warn({ err: error }, 'relay: leadership lost, or write DB or Kafka unreachable; retrying');
       } finally {
         this.setLeader(false);
         await this.releaseClient();
@@ -111,18 +111,27 @@ export class Relay {
    */
   private async lead(client: pg.Client): Promise<void> {
     const { batchSize, pollIntervalMs } = this.options;
+    const limit = await this.options.messageLimit();
     let cursor: OutboxCursor | undefined;
     let previous: InFlight | undefined;
     try {
       while (this.running) {
         const rows = await fetchCommittedBatch(client, batchSize, cursor);
-        const last = rows.at(-1);
+        const records = rows.map(toRecord);
+        // A record the topic cannot take ends the batch before it; alone, it ends the lead.
+        const fitting = records.findIndex((record) => !fitsAlone(record, limit));
+        if (fitting === 0) {
+          if (previous) await previous.marked;
+          throw new EventTooLargeError(records[0] as OutgoingRecord, limit);
+        }
+        if (fitting > 0) records.length = fitting;
+        const last = fitting > 0 ? rows[fitting - 1] : rows.at(-1);
         if (last) {
           cursor = { position: last.position, id: last.id };
           const earlier = previous;
-          previous = this.send(client, rows, earlier);
+          previous = this.send(client, records, limit, earlier);
           if (earlier) await earlier.marked;
-          if (rows.length === batchSize) continue; // more may be waiting
+          if (rows.length === batchSize || fitting > 0) continue; // more may be waiting
         }
         if (previous) await previous.marked;
         previous = undefined;
@@ -136,37 +145,41 @@ export class Relay {
   }
 
   /** Publishes after the previous batch's acknowledgement, then marks after the previous mark. */
-  private send(client: pg.Client, rows: OutboxRow[], previous: InFlight | undefined): InFlight {
-    const published = (previous?.published ?? Promise.resolve()).then(() => this.publish(rows));
+  private send(
+    client: pg.Client,
+    records: OutgoingRecord[],
+    limit: number,
+    previous: InFlight | undefined,
+  ): InFlight {
+    const published = (previous?.published ?? Promise.resolve()).then(() => this.publish(records, limit));
     const marked = Promise.all([published, previous?.marked]).then(async () => {
       await markPublished(
         client,
-        rows.map((row) => row.id),
+        records.map((record) => record.eventId),
       );
-      this.options.metrics.published.inc(rows.length);
+      this.options.metrics.published.inc(records.length);
     });
     // Observed by lead(); without a handler a failure seen there first would count as unhandled.
     marked.catch(() => undefined);
     return { published, marked };
   }
 
-  private async publish(rows: OutboxRow[]): Promise<void> {
+  /** One send per run of records under the topic's limit, each after the previous one's acknowledgement. */
+  private async publish(records: OutgoingRecord[], limit: number): Promise<void> {
     const { producer, topic, tracer } = this.options;
     const started = process.hrtime.bigint();
-    const messages = rows.map((row) => {
-      const envelope = toEnvelope(row);
-      const headers: Record<string, string> = {
-        'pulse-event-id': envelope.id,
-        'pulse-event-type': envelope.type,
-      };
-      // A producer span per event continues the write's trace into Kafka's headers.
-      const parent = propagation.extract(context.active(), { traceparent: row.traceparent ?? '' });
-      const span = tracer.startSpan('pulse.events publish', { kind: SpanKind.PRODUCER }, parent);
-      propagation.inject(trace.setSpan(parent, span), headers);
-      span.end();
-      return { key: envelope.aggregate_id, value: JSON.stringify(envelope), headers };
-    });
-    await producer.send({ topic, acks: -1, messages });
+    for (const send of splitIntoSends(records, limit)) {
+      const messages = send.map(({ key, value, headers, traceparent }) => {
+        const traced = { ...headers };
+        // A producer span per event continues the write's trace into Kafka's headers.
+        const parent = propagation.extract(context.active(), { traceparent: traceparent ?? '' });
+        const span = tracer.startSpan('pulse.events publish', { kind: SpanKind.PRODUCER }, parent);
+        propagation.inject(trace.setSpan(parent, span), traced);
+        span.end();
+        return { key, value, headers: traced };
+      });
+      await producer.send({ topic, acks: -1, messages });
+    }
     this.options.metrics.publishDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
   }
 
