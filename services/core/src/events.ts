@@ -8,6 +8,8 @@ import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 
 export const EVENTS_TOPIC = 'pulse.events';
+/** The write DB's NOTIFY channel on which the write service wakes the relay after a commit. */
+export const OUTBOX_CHANNEL = 'pulse_outbox';
 
 const percent = z.number().min(0).max(100);
 const nonNegativeInteger = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);

@@ -15,6 +15,8 @@ import {
 import type pg from 'pg';
 import { Counter } from 'prom-client';
 import { RateLimiter } from './rate-limit.js';
+import { RelayWake } from './relay-wake.js';
+import { notifyRelay } from './repositories/outbox.js';
 import { API_PREFIX, writeRoutes } from './routes.js';
 import { responses, writeSchemas } from './schemas.js';
 
@@ -30,8 +32,12 @@ export interface WriteAppOptions {
 
 export function createWriteApp(options: WriteAppOptions): HttpApp {
   const { pool, telemetry } = options;
+  const relayWake = new RelayWake(() => notifyRelay(pool), options.logger);
   const commands = {
     pool,
+    wakeRelay: () => {
+      relayWake.request();
+    },
     retries: new Counter({
       name: 'pulse_write_command_retries_total',
       help: 'Command transactions retried after a connection loss or failover error',

@@ -35,6 +35,8 @@ export interface CommandResult {
 
 export interface CommandDeps {
   pool: pg.Pool;
+  /** Called after a commit that wrote events. */
+  wakeRelay: () => void;
   retries: Counter;
   events: Counter<'type'>;
 }
@@ -83,6 +85,7 @@ export async function runCommand(
     );
     // Counted after COMMIT: an attempt that was rolled back and retried must not count twice.
     for (const event of committedEvents) deps.events.inc({ type: event.type });
+    if (committedEvents.length > 0) deps.wakeRelay();
     return result;
   } catch (error) {
     if (!(error instanceof KeyTaken)) throw error;

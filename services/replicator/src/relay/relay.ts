@@ -7,7 +7,7 @@
 import pg from 'pg';
 import type { Producer } from 'kafkajs';
 import { context, propagation, SpanKind, trace, type Tracer } from '@opentelemetry/api';
-import type { Logger } from '@pulse/core';
+import { OUTBOX_CHANNEL, type Logger } from '@pulse/core';
 import { Wake } from '../wake.js';
 import { fetchCommittedBatch, markPublished, type OutboxCursor } from './outbox.js';
 import { EventTooLargeError, fitsAlone, splitIntoSends, toRecord, type OutgoingRecord } from './records.js';
@@ -15,7 +15,6 @@ import type { RelayMetrics } from '../metrics.js';
 
 /** Any fixed 64-bit number; all relays of one write DB must agree on it. */
 export const RELAY_LOCK_KEY = 7_180_215_001n;
-export const OUTBOX_CHANNEL = 'pulse_outbox';
 
 export interface RelayOptions {
   databaseUrl: string;

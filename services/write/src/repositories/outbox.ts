@@ -1,5 +1,6 @@
 /** The transactional outbox: events written in the command's own transaction, relayed to Kafka later. */
 import {
+  OUTBOX_CHANNEL,
   EVENT_VERSION,
   newEventId,
   onlyRow,
@@ -7,6 +8,7 @@ import {
   type EventType,
   type Queryable,
 } from '@pulse/core';
+import type pg from 'pg';
 
 export type PendingEvent = {
   [T in EventType]: {
@@ -79,4 +81,9 @@ export async function registrationTxid(tx: Queryable, serviceId: string): Promis
     [serviceId],
   );
   return rows[0]?.txid;
+}
+
+/** Wakes the relay, which LISTENs on the channel; sent outside any command's transaction. */
+export async function notifyRelay(db: pg.Pool): Promise<void> {
+  await db.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, '']);
 }
