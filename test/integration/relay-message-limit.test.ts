@@ -1,8 +1,9 @@
 /**
- * The relay against a topic whose max.message.bytes is small, as on a topic created before Pulse
- * with the broker's default: batches are split into sends the broker accepts, and an event larger
- * than the topic takes stops the relay before it, loses nothing, and goes out once the limit is
- * raised. Real PostgreSQL and Kafka.
+ * The relay's byte limits, against a topic whose max.message.bytes is small (as on a topic created
+ * before Pulse with the broker's default): a read holds at most PULSE_RELAY_BATCH_BYTES of
+ * payload, each read is split into sends the broker accepts, and an event larger than the topic
+ * takes stops the relay before it, loses nothing, and goes out once the limit is raised. Real
+ * PostgreSQL and Kafka.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,7 @@ import { testStack, suiteScope, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
 import {
   insertOutbox,
+  metricValue,
   migrateWriteDb,
   sampleAt,
   scalar,
@@ -25,6 +27,7 @@ import {
 
 const { ConfigResourceTypes } = kafkajs;
 const SMALL_LIMIT = 256 * 1024;
+const READ_BYTES = 1024 * 1024;
 
 describe('relay: a topic with a small max.message.bytes', () => {
   let stack: TestStack;
@@ -67,7 +70,9 @@ describe('relay: a topic with a small max.message.bytes', () => {
       ],
       waitForLeaders: true,
     });
-    replicator = await startReplicator(stack, scope);
+    replicator = await startReplicator(stack, scope, 'replicator', {
+      PULSE_RELAY_BATCH_BYTES: String(READ_BYTES),
+    });
     projectionDb = new pg.Client({ connectionString: scope.PULSE_PROJECTION_DATABASE_URL });
     await projectionDb.connect();
   });
@@ -96,7 +101,7 @@ describe('relay: a topic with a small max.message.bytes', () => {
       ids,
     ]);
 
-  it('splits a batch many times larger than the limit into sends the broker accepts', async () => {
+  it('reads a backlog in reads under the byte budget, each split into sends the broker accepts', async () => {
     // 2,000 events of about 1.2 kB on two services: about 2.5 MB in one relay batch, nine times
     // what the topic takes in one record batch, nearly all of it on two partitions.
     const services = [randomUUID(), randomUUID()];
@@ -106,6 +111,9 @@ describe('relay: a topic with a small max.message.bytes', () => {
     );
     const bytes = events.reduce((sum, event) => sum + JSON.stringify(event.samples).length, 0);
     assert.ok(bytes > 9 * SMALL_LIMIT, `the batch holds ${bytes} bytes of samples`);
+    const publishes = async () =>
+      (await metricValue(replicator.url, 'pulse_relay_publish_duration_seconds_count')) ?? 0;
+    const publishedBefore = await publishes();
     await insertOutbox(writeDb, events);
 
     await waitFor('every row published', async () => (await unpublished(events.map((e) => e.id))) === 0, {
@@ -115,6 +123,9 @@ describe('relay: a topic with a small max.message.bytes', () => {
       timeoutMs: 60_000,
     });
     assert.equal(await projectedSamples(services), 16_000);
+    // 2,000 rows fit the row limit of one read; 2.5 MB of payload take at least three of 1 MiB.
+    const reads = (await publishes()) - publishedBefore;
+    assert.ok(reads >= Math.ceil(bytes / READ_BYTES), `${reads} reads for ${bytes} bytes`);
   });
 
   it('stops before an event the topic cannot take, loses nothing, and sends it once the limit is raised', async () => {

@@ -31,6 +31,11 @@ export const replicatorConfigSchema = z.object({
   PULSE_HTTP_HOST: envField.httpHost(),
   /** Rows read, published and marked per round; larger rounds drain a backlog with fewer round trips. */
   PULSE_RELAY_BATCH_SIZE: envField.integer(2_000, { min: 1, max: 10_000 }),
+  /**
+   * Payload bytes one read may hold (the first row is always read): a backlog of large events,
+   * such as 5,000-sample batches of one service each, would otherwise fill the heap.
+   */
+  PULSE_RELAY_BATCH_BYTES: envField.integer(16 * 1024 * 1024, { min: 64 * 1024, max: 1024 * 1024 * 1024 }),
   /** The timed poll that catches what a lost NOTIFY would miss. */
   PULSE_RELAY_POLL_INTERVAL_MS: envField.integer(1_000, { min: 10, max: 60_000 }),
   PULSE_OUTBOX_RETENTION_HOURS: envField.integer(24, { min: 0, max: 24 * 365 }),

@@ -62,7 +62,7 @@ export async function startReplicator(
       databaseUrl: config.PULSE_WRITE_DATABASE_URL,
       producer,
       topic: config.PULSE_KAFKA_TOPIC,
-      batchSize: config.PULSE_RELAY_BATCH_SIZE,
+      batch: { rows: config.PULSE_RELAY_BATCH_SIZE, bytes: config.PULSE_RELAY_BATCH_BYTES },
       messageLimit: () => topicMessageLimit(admin, config.PULSE_KAFKA_TOPIC),
       pollIntervalMs: config.PULSE_RELAY_POLL_INTERVAL_MS,
       logger,

@@ -26,25 +26,37 @@ export interface OutboxCursor {
   id: string;
 }
 
+/** How much one read may hold: at most `rows` rows, and no more payload than `bytes` after the first. */
+export interface BatchLimit {
+  rows: number;
+  bytes: number;
+}
+
 /**
  * The next committed rows in (txid, id) order, after the cursor when there is one. Reading after
  * a cursor is safe because every row below the xmin horizon was already final when the rows up to
- * the cursor were read: a row that commits later has a larger txid.
+ * the cursor were read: a row that commits later has a larger txid. A row is read only if the
+ * payloads before it in the batch stay under the byte limit, so the first row always is: one
+ * event can be megabytes, and a row limit alone would let a backlog of large events fill the heap.
  */
 export async function fetchCommittedBatch(
   db: pg.ClientBase,
-  limit: number,
+  limit: BatchLimit,
   after?: OutboxCursor,
 ): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>(
     `select id, txid::text as position, type, version, tenant_id, aggregate_id, occurred_at, created_at,
             traceparent, payload
-       from outbox
-      where published_at is null and txid < pg_snapshot_xmin(pg_current_snapshot())
-        and ($2::xid8 is null or (txid, id) > ($2::xid8, $3::uuid))
-      order by txid, id
-      limit $1`,
-    [limit, after?.position ?? null, after?.id ?? null],
+       from (select id, txid, type, version, tenant_id, aggregate_id, occurred_at, created_at, traceparent, payload,
+                    sum(size.bytes) over (order by txid, id) - size.bytes as bytes_before
+               from outbox, lateral (select octet_length(payload::text) as bytes) size
+              where published_at is null and txid < pg_snapshot_xmin(pg_current_snapshot())
+                and ($2::xid8 is null or (txid, id) > ($2::xid8, $3::uuid))
+              order by txid, id
+              limit $1) batch
+      where bytes_before < $4
+      order by txid, id`,
+    [limit.rows, after?.position ?? null, after?.id ?? null, limit.bytes],
   );
   return rows;
 }

@@ -9,7 +9,7 @@ import type { Producer } from 'kafkajs';
 import { context, propagation, SpanKind, trace, type Tracer } from '@opentelemetry/api';
 import { OUTBOX_CHANNEL, type Logger } from '@pulse/core';
 import { Wake } from '../wake.js';
-import { fetchCommittedBatch, markPublished, type OutboxCursor } from './outbox.js';
+import { fetchCommittedBatch, markPublished, type BatchLimit, type OutboxCursor } from './outbox.js';
 import { EventTooLargeError, fitsAlone, splitIntoSends, toRecord, type OutgoingRecord } from './records.js';
 import type { RelayMetrics } from '../metrics.js';
 
@@ -20,7 +20,7 @@ export interface RelayOptions {
   databaseUrl: string;
   producer: Producer;
   topic: string;
-  batchSize: number;
+  batch: BatchLimit;
   /** The topic's max.message.bytes as the broker has it now; asked each time the relay takes the lead. */
   messageLimit: () => Promise<number>;
   pollIntervalMs: number;
@@ -109,28 +109,28 @@ export class Relay {
    * the next leader reads again from the first unmarked row.
    */
   private async lead(client: pg.Client): Promise<void> {
-    const { batchSize, pollIntervalMs } = this.options;
-    const limit = await this.options.messageLimit();
+    const { batch, pollIntervalMs } = this.options;
+    const maxMessageBytes = await this.options.messageLimit();
     let cursor: OutboxCursor | undefined;
     let previous: InFlight | undefined;
     try {
       while (this.running) {
-        const rows = await fetchCommittedBatch(client, batchSize, cursor);
+        const rows = await fetchCommittedBatch(client, batch, cursor);
         const records = rows.map(toRecord);
         // A record the topic cannot take ends the batch before it; alone, it ends the lead.
-        const fitting = records.findIndex((record) => !fitsAlone(record, limit));
+        const fitting = records.findIndex((record) => !fitsAlone(record, maxMessageBytes));
         if (fitting === 0) {
           if (previous) await previous.marked;
-          throw new EventTooLargeError(records[0] as OutgoingRecord, limit);
+          throw new EventTooLargeError(records[0] as OutgoingRecord, maxMessageBytes);
         }
         if (fitting > 0) records.length = fitting;
         const last = fitting > 0 ? rows[fitting - 1] : rows.at(-1);
         if (last) {
           cursor = { position: last.position, id: last.id };
           const earlier = previous;
-          previous = this.send(client, records, limit, earlier);
+          previous = this.send(client, records, maxMessageBytes, earlier);
           if (earlier) await earlier.marked;
-          if (rows.length === batchSize || fitting > 0) continue; // more may be waiting
+          continue; // more may be waiting: the batch may have ended at a limit
         }
         if (previous) await previous.marked;
         previous = undefined;
@@ -147,10 +147,12 @@ export class Relay {
   private send(
     client: pg.Client,
     records: OutgoingRecord[],
-    limit: number,
+    maxMessageBytes: number,
     previous: InFlight | undefined,
   ): InFlight {
-    const published = (previous?.published ?? Promise.resolve()).then(() => this.publish(records, limit));
+    const published = (previous?.published ?? Promise.resolve()).then(() =>
+      this.publish(records, maxMessageBytes),
+    );
     const marked = Promise.all([published, previous?.marked]).then(async () => {
       await markPublished(
         client,
@@ -164,10 +166,10 @@ export class Relay {
   }
 
   /** One send per run of records under the topic's limit, each after the previous one's acknowledgement. */
-  private async publish(records: OutgoingRecord[], limit: number): Promise<void> {
+  private async publish(records: OutgoingRecord[], maxMessageBytes: number): Promise<void> {
     const { producer, topic, tracer } = this.options;
     const started = process.hrtime.bigint();
-    for (const send of splitIntoSends(records, limit)) {
+    for (const send of splitIntoSends(records, maxMessageBytes)) {
       const messages = send.map(({ key, value, headers, traceparent }) => {
         const traced = { ...headers };
         // A producer span per event continues the write's trace into Kafka's headers.
