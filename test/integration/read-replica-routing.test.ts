@@ -2,8 +2,8 @@
  * Raw-history routing with bounded staleness, on an isolated PostgreSQL stack (this suite pauses
  * and stops its replica, which no shared stack may suffer): the replica serves while its replay
  * lag is within the bound; with replay paused past the bound, the primary serves; resumed, the
- * replica again; a replica that is down, or an address where none listens, is skipped without
- * failing the request.
+ * replica again; replay of WAL that commits nothing, after an idle spell, is not taken for lag; a
+ * replica that is down, or an address where none listens, is skipped without failing the request.
  * Needs `make build` first (it runs services/<name>/dist/main.js).
  */
 import assert from 'node:assert/strict';
@@ -176,6 +176,63 @@ describe('read service: raw history routing', () => {
       replica?.detail.replicas.map((r) => r.up),
       [true],
     );
+  });
+
+  it('does not take the replay of WAL without commits after an idle spell for lag, yet keeps the bound', async () => {
+    const read = await startRead(
+      stack,
+      {},
+      {
+        PULSE_REPLICA_DATABASE_URL: replicaUrl,
+        PULSE_REPLICA_MAX_LAG_SECONDS: String(MAX_LAG_SECONDS),
+        PULSE_REPLICA_PROBE_INTERVAL_MS: '100',
+      },
+    );
+    running.push(read);
+    await waitFor('the replica to serve', async () => servedBy(await raw(read)) === 'replica', {
+      timeoutMs: 15_000,
+    });
+    await waitFor(
+      'the last commit the replica replayed to be older than the bound',
+      async () => {
+        const { rows } = await replicaAdmin.query<{ age: number }>(
+          'select extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp())::float8 as age',
+        );
+        return (rows[0]?.age ?? 0) > 2 * MAX_LAG_SECONDS;
+      },
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
+
+    const primaryAdmin = new pg.Client({ connectionString: stack.env.PULSE_WRITE_DATABASE_URL });
+    await primaryAdmin.connect();
+    await replicaAdmin.query('select pg_wal_replay_pause()');
+    try {
+      // WAL that commits nothing, as autovacuum or a checkpoint writes.
+      await primaryAdmin.query(`select pg_logical_emit_message(false, 'pulse-test', 'no commit')`);
+      await waitFor(
+        'the replica to hold WAL it has not replayed',
+        async () => {
+          const { rows } = await replicaAdmin.query<{ behind: boolean }>(
+            'select pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn() as behind',
+          );
+          return rows[0]?.behind === true;
+        },
+        { timeoutMs: 5_000, intervalMs: 10 },
+      );
+      const reply = await raw(read);
+      assert.equal(servedBy(reply), 'replica', 'seen caught up a moment ago, and nothing committed since');
+      assert.ok(Number(reply.headers.get('x-pulse-staleness-seconds')) <= MAX_LAG_SECONDS);
+      // Still replaying after longer than the bound: for all the router can tell, it is behind.
+      await waitFor('the primary to serve', async () => servedBy(await raw(read)) === 'primary', {
+        timeoutMs: 10_000,
+      });
+    } finally {
+      await replicaAdmin.query('select pg_wal_replay_resume()');
+      await primaryAdmin.end();
+    }
+    await waitFor('the replica to serve again', async () => servedBy(await raw(read)) === 'replica', {
+      timeoutMs: 15_000,
+    });
   });
 
   it('falls back to the primary when the replica is stopped', async () => {

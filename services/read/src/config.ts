@@ -21,6 +21,8 @@ export const readConfigSchema = z.object({
   /** A replica that failed to answer is not tried again for this long, so a dead one costs no request a timeout. */
   PULSE_REPLICA_RETRY_AFTER_MS: envField.integer(5_000, { min: 0, max: 600_000 }),
   PULSE_REPLICA_CONNECT_TIMEOUT_MS: envField.integer(1_000, { min: 50, max: 60_000 }),
+  /** Each replica's replay state is probed this often, so a replay after an idle spell is not taken for lag. */
+  PULSE_REPLICA_PROBE_INTERVAL_MS: envField.integer(1_000, { min: 50, max: 60_000 }),
   PULSE_READ_YOUR_WRITES_TIMEOUT_MS: envField.integer(5_000, { min: 0, max: 60_000 }),
   /**
    * How long a projection answer is shared by the requests of one tenant asking for the same URL:

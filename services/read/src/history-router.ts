@@ -4,6 +4,8 @@
  * when it has replayed the client's transaction); otherwise the next replica is tried, and the
  * primary serves when none qualifies. A replica that cannot be reached, or that fails the read,
  * is skipped and rested for a while, so a dead replica costs requests neither errors nor timeouts.
+ * Each replica is probed on a timer as well, so that the router knows when it last saw it caught
+ * up: the staleness of a replica replaying WAL is at most the time since then.
  */
 import { createPool, isRetryableError, type Logger } from '@pulse/core';
 import type pg from 'pg';
@@ -31,6 +33,8 @@ interface Replica {
   name: string;
   pool: pg.Pool;
   restingUntil: number;
+  /** When a probe or a read last found it caught up (ms since the epoch); 0 for never. */
+  caughtUpAt: number;
 }
 
 export interface HistoryRouterOptions {
@@ -40,6 +44,8 @@ export interface HistoryRouterOptions {
   maxLagSeconds: number;
   retryAfterMs: number;
   connectTimeoutMs: number;
+  /** How often each replica's replay state is probed besides the reads. */
+  probeIntervalMs: number;
   poolSize: number;
   logger: Logger;
   registry: Registry;
@@ -54,6 +60,7 @@ export function serverName(url: string): string {
 export class HistoryRouter {
   private readonly replicas: Replica[];
   private next = 0;
+  private readonly probe: NodeJS.Timeout;
   private readonly reads: Counter<'served_by'>;
   private readonly skips: Counter<'replica' | 'reason'>;
   private readonly lag: Gauge<'replica'>;
@@ -67,7 +74,7 @@ export class HistoryRouter {
         connectionTimeoutMs: options.connectTimeoutMs,
         logger: options.logger,
       });
-      return { name: serverName(url), pool, restingUntil: 0 };
+      return { name: serverName(url), pool, restingUntil: 0, caughtUpAt: 0 };
     });
     const registers = [options.registry];
     this.reads = new Counter({
@@ -88,6 +95,21 @@ export class HistoryRouter {
       labelNames: ['replica'],
       registers,
     });
+    this.probe = setInterval(() => {
+      void this.report();
+    }, options.probeIntervalMs);
+    this.probe.unref();
+  }
+
+  /** The replica's staleness bound from a state just read, remembering when it was caught up. */
+  private staleness(replica: Replica, state: ReplayState): number {
+    const now = Date.now();
+    if (state.caughtUp) replica.caughtUpAt = now;
+    const sinceCaughtUp =
+      replica.caughtUpAt > 0 ? (now - replica.caughtUpAt) / 1000 : Number.POSITIVE_INFINITY;
+    const seconds = Math.min(state.lagSeconds, sinceCaughtUp);
+    this.lag.set({ replica: replica.name }, seconds);
+    return seconds;
   }
 
   /** Runs the read on the first qualifying replica, else on the primary. */
@@ -126,15 +148,15 @@ export class HistoryRouter {
     try {
       db = await replica.pool.connect();
       const state = await replayState(db, txid);
-      this.lag.set({ replica: replica.name }, state.lagSeconds);
-      if (state.lagSeconds > this.options.maxLagSeconds || !state.sees) {
+      const staleness = this.staleness(replica, state);
+      if (staleness > this.options.maxLagSeconds || !state.sees) {
         this.skips.inc({ replica: replica.name, reason: 'lagging' });
         return undefined;
       }
       reading = true;
       const result = await fn(db);
       this.reads.inc({ served_by: 'replica' });
-      return { result, servedBy: 'replica', server: replica.name, stalenessSeconds: state.lagSeconds };
+      return { result, servedBy: 'replica', server: replica.name, stalenessSeconds: staleness };
     } catch (error) {
       // Whatever stops the replica answering its probe is the replica's fault; during the read
       // itself only server failures are (a conflict with recovery, a lost connection): a bug in
@@ -174,13 +196,14 @@ export class HistoryRouter {
             error: (error as Error).message,
           };
         }
-        this.lag.set({ replica: replica.name }, state.lagSeconds);
-        return { replica: replica.name, up: true, lag_seconds: state.lagSeconds, lag_bytes: state.lagBytes };
+        const staleness = this.staleness(replica, state);
+        return { replica: replica.name, up: true, lag_seconds: staleness, lag_bytes: state.lagBytes };
       }),
     );
   }
 
   async close(): Promise<void> {
+    clearInterval(this.probe);
     await Promise.all(this.replicas.map((replica) => replica.pool.end()));
   }
 }

@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     maxLagSeconds: config.PULSE_REPLICA_MAX_LAG_SECONDS,
     retryAfterMs: config.PULSE_REPLICA_RETRY_AFTER_MS,
     connectTimeoutMs: config.PULSE_REPLICA_CONNECT_TIMEOUT_MS,
+    probeIntervalMs: config.PULSE_REPLICA_PROBE_INTERVAL_MS,
     poolSize: config.PULSE_DB_POOL_SIZE,
     logger,
     registry: telemetry.registry,

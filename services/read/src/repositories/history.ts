@@ -45,9 +45,15 @@ export async function rawSamples(
 
 export interface ReplayState {
   /**
-   * How far behind the primary the replica's data may be. 0 when it has replayed all the WAL it
-   * received while streaming (an idle primary sends nothing, so the time since the last replayed
-   * transaction is no measure then); otherwise the age of the last replayed transaction.
+   * Whether the replica has replayed all the WAL it received while streaming (or is no replica):
+   * its data is then as fresh as the primary's, up to the network's delay.
+   */
+  caughtUp: boolean;
+  /**
+   * Seconds since the last replayed transaction committed; 0 when caught up. An upper bound of
+   * the staleness only while commits keep coming: after a primary idle for a minute, WAL without
+   * commits (autovacuum, a checkpoint) makes it a minute though nothing committed is missing.
+   * The router bounds it by the time it last saw the replica caught up.
    */
   lagSeconds: number;
   /** WAL received but not yet replayed. */
@@ -65,8 +71,8 @@ export async function replayState(db: pg.ClientBase, txid: string | undefined): 
               pg_last_xact_replay_timestamp() as replayed_at,
               exists (select 1 from pg_stat_wal_receiver where status = 'streaming') as streaming
      )
-     select case when not recovering then 0
-                 when streaming and received = replayed then 0
+     select not recovering or (streaming and received = replayed) as "caughtUp",
+            case when not recovering or (streaming and received = replayed) then 0
                  else coalesce(extract(epoch from clock_timestamp() - replayed_at)::float8, 'Infinity') end
               as "lagSeconds",
             coalesce(pg_wal_lsn_diff(received, replayed), 0)::float8 as "lagBytes",
