@@ -202,7 +202,7 @@ describe('write service', () => {
       assert.equal(trigger.rowCount, 0);
     });
 
-    it('notifies pulse_outbox after a command commits, from outside its transaction', async () => {
+    it('notifies pulse_outbox after a command commits', async () => {
       const listener = await db.connect();
       try {
         let notified = 0;

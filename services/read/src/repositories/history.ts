@@ -70,14 +70,16 @@ export async function replayState(db: pg.ClientBase, txid: string | undefined): 
               pg_last_wal_replay_lsn() as replayed,
               pg_last_xact_replay_timestamp() as replayed_at,
               exists (select 1 from pg_stat_wal_receiver where status = 'streaming') as streaming
+     ), replay as (
+       select *, not recovering or (streaming and received = replayed) as caught_up from wal
      )
-     select not recovering or (streaming and received = replayed) as "caughtUp",
-            case when not recovering or (streaming and received = replayed) then 0
+     select caught_up as "caughtUp",
+            case when caught_up then 0
                  else coalesce(extract(epoch from clock_timestamp() - replayed_at)::float8, 'Infinity') end
               as "lagSeconds",
             coalesce(pg_wal_lsn_diff(received, replayed), 0)::float8 as "lagBytes",
             $1::xid8 is null or pg_visible_in_snapshot($1::xid8, pg_current_snapshot()) as sees
-       from wal`,
+       from replay`,
     [txid ?? null],
   );
   return onlyRow(rows);

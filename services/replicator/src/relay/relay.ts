@@ -124,7 +124,7 @@ export class Relay {
           throw new EventTooLargeError(records[0] as OutgoingRecord, maxMessageBytes);
         }
         if (fitting > 0) records.length = fitting;
-        const last = fitting > 0 ? rows[fitting - 1] : rows.at(-1);
+        const last = rows[records.length - 1];
         if (last) {
           cursor = { position: last.position, id: last.id };
           const earlier = previous;
