@@ -57,9 +57,14 @@ export function decodeMessage(message: KafkaMessage): Decoded {
   }
 }
 
+/** How long after a crash kafkajs gave up on the consumer is started again. */
+const RESTART_DELAY_MS = 1_000;
+
 export class Projector {
   private readonly consumer: Consumer;
   private lowWatermarks = new Map<number, bigint>();
+  private stopped = false;
+  private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ProjectorOptions) {
     this.consumer = options.kafka.consumer({
@@ -77,6 +82,25 @@ export class Projector {
       options.metrics.assignedPartitions.set(partitions.length);
       options.logger.info({ partitions }, 'projector: joined group');
     });
+    // kafkajs restarts the consumer only after errors it deems retriable; after others (such as
+    // "Failed to find group coordinator" while the broker comes back) it leaves it stopped for good.
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.stopped) return;
+      options.logger.error(
+        { err: payload.error },
+        'projector: consumer stopped by kafkajs; starting it again',
+      );
+      this.scheduleRestart();
+    });
+  }
+
+  private scheduleRestart(): void {
+    this.restartTimer = setTimeout(() => {
+      this.start().catch((error: unknown) => {
+        this.options.logger.warn({ err: error }, 'projector: restart failed; trying again');
+        if (!this.stopped) this.scheduleRestart();
+      });
+    }, RESTART_DELAY_MS);
   }
 
   async start(): Promise<void> {
@@ -92,6 +116,8 @@ export class Projector {
 
   /** Lets the batch in flight finish and commit, then leaves the group. */
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
     await this.consumer.disconnect();
   }
 
