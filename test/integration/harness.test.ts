@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { groupAlive, startedProcesses } from '../harness/process.js';
 import { Stack } from '../harness/stack.js';
+import { serviceEntry } from '../harness/services.js';
 import { repoRoot } from '../harness/tools.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -170,8 +171,13 @@ describe('local stack harness', () => {
 
       // The supervisor brings a killed service back.
       const supervisor = Number(readFileSync(join(runDir, 'run', 'write.pid'), 'utf8').split('\n')[0]);
+      // The supervisor's children that run the service: tsx keeps an esbuild service beside them.
       const children = async () =>
-        (await run('pgrep', ['-P', String(supervisor)]).catch(() => ({ stdout: '' }))).stdout
+        (
+          await run('pgrep', ['-P', String(supervisor), '-f', serviceEntry('write')]).catch(() => ({
+            stdout: '',
+          }))
+        ).stdout
           .split('\n')
           .filter(Boolean)
           .map(Number);
