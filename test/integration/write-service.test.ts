@@ -396,26 +396,112 @@ describe('write service', () => {
       assert.equal(event?.traceparent?.split('-')[1], traceId);
     });
 
-    it('commits concurrent writers each in its own transaction, losing none', async () => {
+    /**
+     * Holds the service's row so that the first commands (one per group slot, two by default) wait
+     * inside their transactions, sends the rest while they wait, and releases the row once all of
+     * those are queued: the queued commands then commit as one group.
+     */
+    const sendWhileGroupsWait = async (serviceId: string, send: () => Promise<Reply>[]) => {
+      const blocker = await db.connect();
+      let replies: Promise<Reply[]> | undefined;
+      try {
+        await blocker.query('begin');
+        await blocker.query('select 1 from services where id = $1 for update', [serviceId]);
+        const sent = send();
+        replies = Promise.all(sent);
+        const waiting = async () => {
+          const metrics = await (await fetch(`${service.url}/metrics`)).text();
+          return Number(/^pulse_write_commands_waiting\{[^}]*\} (\d+)/m.exec(metrics)?.[1]);
+        };
+        await waitFor(
+          'all but two commands to queue behind the two waiting groups',
+          async () => {
+            return (await waiting()) === sent.length - 2;
+          },
+          { timeoutMs: 10_000, intervalMs: 20 },
+        );
+      } finally {
+        await blocker.query('rollback');
+        blocker.release();
+      }
+      return replies;
+    };
+    /** Every answer's position must cover exactly the events its transaction committed. */
+    const assertPositionsExact = async (replies: Reply[]) => {
+      for (const reply of replies) {
+        const position = positionOf(reply.body.position);
+        assert.equal((await eventsOf(position.txid)).length, position.events, `position ${position.txid}`);
+      }
+    };
+
+    it('commits concurrent small commands together, each position covering its whole transaction', async () => {
+      const serviceId = await register(writerA, 'grouped');
       const before = await counts(tenantA);
       const base = Date.now() - 120_000;
-      const replies = await Promise.all(
+      const replies = await sendWhileGroupsWait(serviceId, () =>
         Array.from({ length: 20 }, (_, i) =>
-          api('POST', '/metrics/system', {
-            key: writerA,
-            body: sample(serviceA, { observed_at: new Date(base - i).toISOString() }),
-          }),
+          i % 5 === 4
+            ? api('POST', `/services/${serviceId}/heartbeats`, {
+                key: writerA,
+                body: { observed_at: new Date(base - i).toISOString() },
+              })
+            : api('POST', '/metrics/system', {
+                key: writerA,
+                body: sample(serviceId, { observed_at: new Date(base - i).toISOString() }),
+              }),
         ),
       );
       assert.deepEqual(
         replies.map((r) => r.status),
         Array(20).fill(202),
       );
-      const txids = new Set(replies.map((r) => positionOf(r.body.position).txid));
-      assert.equal(txids.size, 20);
+      const perTransaction = new Map<string, number>();
+      for (const reply of replies) {
+        const { txid } = positionOf(reply.body.position);
+        perTransaction.set(txid, (perTransaction.get(txid) ?? 0) + 1);
+      }
+      assert.deepEqual(
+        [...perTransaction.values()].sort((a, b) => a - b),
+        [1, 1, 18],
+      );
+      await assertPositionsExact(replies);
       const now = await counts(tenantA);
       assert.equal(Number(now.outbox) - Number(before.outbox), 20);
-      assert.equal(Number(now.system) - Number(before.system), 20);
+      assert.equal(Number(now.system) - Number(before.system), 16);
+      assert.equal(Number(now.idempotency) - Number(before.idempotency), 20);
+    });
+
+    it('gives each command of a failed group its own answer: a 404 and a repeated key change nothing else', async () => {
+      const serviceId = await register(writerA, 'grouped-failure');
+      const before = await counts(tenantA);
+      const base = Date.now() - 180_000;
+      const repeated = { 'Idempotency-Key': `grouped-${randomUUID()}` };
+      const repeatedBody = sample(serviceId, { observed_at: new Date(base - 100).toISOString() });
+      const replies = await sendWhileGroupsWait(serviceId, () => [
+        ...Array.from({ length: 12 }, (_, i) =>
+          api('POST', '/metrics/system', {
+            key: writerA,
+            body: sample(serviceId, { observed_at: new Date(base - i).toISOString() }),
+          }),
+        ),
+        api('POST', '/metrics/system', { key: writerA, body: sample(randomUUID()) }),
+        ...[1, 2, 3].map(() =>
+          api('POST', '/metrics/system', { key: writerA, body: repeatedBody, headers: repeated }),
+        ),
+      ]);
+      assert.deepEqual(
+        replies.map((r) => r.status),
+        [...Array<number>(12).fill(202), 404, 202, 202, 202],
+      );
+      assert.equal((replies[12]?.body.errors as { field: string }[])[0]?.field, 'service_id');
+      const repeats = replies.slice(13);
+      assert.equal(new Set(repeats.map((r) => r.body.position)).size, 1, 'one answer for the repeated key');
+      assert.equal(repeats.filter((r) => r.headers.get('idempotent-replayed') === 'true').length, 2);
+      await assertPositionsExact(replies.filter((r) => r.status === 202));
+      const now = await counts(tenantA);
+      assert.equal(Number(now.outbox) - Number(before.outbox), 13);
+      assert.equal(Number(now.system) - Number(before.system), 13);
+      assert.equal(Number(now.idempotency) - Number(before.idempotency), 13);
     });
 
     it('commits neither domain rows nor outbox rows when the command fails', async () => {

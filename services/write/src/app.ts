@@ -13,7 +13,8 @@ import {
   type Telemetry,
 } from '@pulse/core';
 import type pg from 'pg';
-import { Counter } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { CommandGroups } from './commands.js';
 import { RateLimiter } from './rate-limit.js';
 import { RelayWake } from './relay-wake.js';
 import { notifyRelay } from './repositories/outbox.js';
@@ -28,6 +29,8 @@ export interface WriteAppOptions {
   retentionDays: number;
   rateLimit: { perSecond: number; burst: number };
   authCacheTtlMs: number;
+  /** Group commit of small commands; see CommandGroups. */
+  commandGroups: { groups: number; size: number };
 }
 
 export function createWriteApp(options: WriteAppOptions): HttpApp {
@@ -49,12 +52,28 @@ export function createWriteApp(options: WriteAppOptions): HttpApp {
       labelNames: ['type'],
       registers: [telemetry.registry],
     }),
+    groupSize: new Histogram({
+      name: 'pulse_write_commands_per_transaction',
+      help: 'Commands committed together in one transaction (group commit)',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [telemetry.registry],
+    }),
   };
+  const groups = new CommandGroups(commands, options.commandGroups.groups, options.commandGroups.size);
+  new Gauge({
+    name: 'pulse_write_commands_waiting',
+    help: 'Small commands waiting to join the next group transaction',
+    registers: [telemetry.registry],
+    collect() {
+      this.set(groups.waiting);
+    },
+  });
   const keys = new ApiKeyAuthenticator(pool, { ttlMs: options.authCacheTtlMs });
   const routes = writeRoutes({
     pool,
     keys,
     commands,
+    groups,
     schemas: writeSchemas({ retentionDays: options.retentionDays }),
   });
   const limiter = new RateLimiter(options.rateLimit.perSecond, options.rateLimit.burst);

@@ -2,9 +2,22 @@
  * The frame of every command: one transaction holding the domain rows, the outbox events and the
  * idempotency record (written last, with the events); the answer carries the position token of
  * that transaction.
+ *
+ * Small commands that arrive while others are committing share a transaction (group commit): one
+ * BEGIN, one outbox statement and one COMMIT, with its WAL flush, for the whole group instead of
+ * for each. A group never changes an answer: when any of its commands fails or finds its key
+ * taken, the group rolls back and each of its commands runs again in a transaction of its own.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { currentTraceparent, formatPosition, HttpError, withTransaction, type Queryable } from '@pulse/core';
+import {
+  currentTraceparent,
+  formatPosition,
+  HttpError,
+  isRetryableError,
+  onlyRow,
+  withTransaction,
+  type Queryable,
+} from '@pulse/core';
 import type pg from 'pg';
 import type { Counter } from 'prom-client';
 import { appendEvents, type PendingEvent } from './repositories/outbox.js';
@@ -39,57 +52,174 @@ export interface CommandDeps {
   wakeRelay: () => void;
   retries: Counter;
   events: Counter<'type'>;
+  /** Commands per committed transaction. */
+  groupSize?: { observe: (size: number) => void };
 }
+
+export type Command = (tx: Queryable) => Promise<CommandOutcome>;
 
 export function requestFingerprint(method: string, path: string, body: unknown): string {
   return `${method} ${path}\n${JSON.stringify(body ?? null)}`;
 }
 
-/** Thrown inside the transaction when the key belongs to a committed command, to roll this one back. */
+/** A command with what its every attempt must reuse: its key, request hash and trace. */
+interface Prepared {
+  tenantId: string;
+  key: string;
+  requestHash: Buffer;
+  traceparent: string | null;
+  run: Command;
+}
+
+function prepare(request: CommandRequest, run: Command): Prepared {
+  return {
+    tenantId: request.tenantId,
+    // Without a client key the command still gets one, made here once and reused by every retry:
+    // when a connection breaks during COMMIT, the next attempt finds the key if COMMIT did succeed.
+    key: request.idempotencyKey ?? `auto:${randomUUID()}`,
+    requestHash: createHash('sha256').update(request.fingerprint).digest(),
+    traceparent: currentTraceparent(),
+    run,
+  };
+}
+
+/** Thrown inside the transaction when a key belongs to a committed command, to roll the group back. */
 class KeyTaken extends Error {}
 
-export async function runCommand(
+/**
+ * Commits the commands in one transaction. The position of each names the transaction and all of
+ * its events: the projection has applied a command once it has applied the whole transaction.
+ */
+async function commitTogether<C extends Prepared>(
   deps: CommandDeps,
-  request: CommandRequest,
-  command: (tx: Queryable) => Promise<CommandOutcome>,
-): Promise<CommandResult> {
-  // Without a client key the command still gets one, made here once and reused by every retry:
-  // when a connection breaks during COMMIT, the next attempt finds the key if COMMIT did succeed.
-  const key = request.idempotencyKey ?? `auto:${randomUUID()}`;
-  const requestHash = createHash('sha256').update(request.fingerprint).digest();
-  const traceparent = currentTraceparent();
+  commands: C[],
+): Promise<{ command: C; result: CommandResult }[]> {
   let committedEvents: PendingEvent[] = [];
-  try {
-    const result = await withTransaction(
-      deps.pool,
-      async (tx): Promise<CommandResult> => {
-        const outcome = await command(tx);
+  const results = await withTransaction(
+    deps.pool,
+    async (tx) => {
+      const done: { command: C; outcome: CommandOutcome; body: Record<string, unknown> }[] = [];
+      for (const command of commands) {
+        const outcome = await command.run(tx);
         const body = outcome.position ? { ...outcome.body, position: outcome.position } : outcome.body;
-        const { txid, recorded } = await appendEvents(tx, outcome.events, traceparent, {
-          tenantId: request.tenantId,
-          key,
-          requestHash,
+        done.push({ command, outcome, body });
+      }
+      const events = done.flatMap(({ command, outcome }) =>
+        outcome.events.map((event) => ({ event, traceparent: command.traceparent })),
+      );
+      const { txid, recorded } = await appendEvents(
+        tx,
+        events,
+        done.map(({ command, outcome, body }) => ({
+          tenantId: command.tenantId,
+          key: command.key,
+          requestHash: command.requestHash,
           status: outcome.status,
           body,
-        });
-        if (!recorded) throw new KeyTaken();
-        const position = outcome.position ?? formatPosition({ txid, events: outcome.events.length });
-        committedEvents = outcome.events;
-        return { status: outcome.status, body: { ...body, position }, position, replayed: false };
+        })),
+      );
+      if (recorded < commands.length) throw new KeyTaken();
+      committedEvents = events.map(({ event }) => event);
+      const transaction = formatPosition({ txid, events: events.length });
+      return done.map(({ command, outcome, body }) => {
+        const position = outcome.position ?? transaction;
+        return {
+          command,
+          result: { status: outcome.status, body: { ...body, position }, position, replayed: false },
+        };
+      });
+    },
+    {
+      onRetry: () => {
+        deps.retries.inc();
       },
-      {
-        onRetry: () => {
-          deps.retries.inc();
-        },
-      },
-    );
-    // Counted after COMMIT: an attempt that was rolled back and retried must not count twice.
-    for (const event of committedEvents) deps.events.inc({ type: event.type });
-    if (committedEvents.length > 0) deps.wakeRelay();
-    return result;
+    },
+  );
+  // Counted after COMMIT: an attempt that was rolled back and retried must not count twice.
+  for (const event of committedEvents) deps.events.inc({ type: event.type });
+  if (committedEvents.length > 0) deps.wakeRelay();
+  deps.groupSize?.observe(commands.length);
+  return results;
+}
+
+async function commitAlone(deps: CommandDeps, command: Prepared): Promise<CommandResult> {
+  try {
+    return onlyRow(await commitTogether(deps, [command])).result;
   } catch (error) {
     if (!(error instanceof KeyTaken)) throw error;
-    return replay(deps.pool, request.tenantId, key, requestHash);
+    return replay(deps.pool, command.tenantId, command.key, command.requestHash);
+  }
+}
+
+/** Runs one command in a transaction of its own. */
+export function runCommand(
+  deps: CommandDeps,
+  request: CommandRequest,
+  command: Command,
+): Promise<CommandResult> {
+  return commitAlone(deps, prepare(request, command));
+}
+
+interface Queued extends Prepared {
+  resolve: (result: CommandResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for small commands. A command starts a transaction at once while fewer than
+ * `maxGroups` are committing; otherwise it waits and joins the next group, up to `maxGroupSize`.
+ * So a command waits for at most one commit it is not part of, and a lone command runs alone.
+ */
+export class CommandGroups {
+  private readonly queue: Queued[] = [];
+  private committing = 0;
+
+  constructor(
+    private readonly deps: CommandDeps,
+    private readonly maxGroups: number,
+    private readonly maxGroupSize: number,
+  ) {}
+
+  /** Commands waiting for a group to start. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  run(request: CommandRequest, command: Command): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ...prepare(request, command), resolve, reject });
+      this.startGroups();
+    });
+  }
+
+  private startGroups(): void {
+    while (this.committing < this.maxGroups && this.queue.length > 0) {
+      const group = this.queue.splice(0, this.maxGroupSize);
+      this.committing++;
+      void this.commit(group).finally(() => {
+        this.committing--;
+        this.startGroups();
+      });
+    }
+  }
+
+  private async commit(group: Queued[]): Promise<void> {
+    if (group.length > 1) {
+      try {
+        for (const { command, result } of await commitTogether(this.deps, group)) command.resolve(result);
+        return;
+      } catch (error) {
+        // The database stayed out of reach for the whole retry deadline: alone, each would wait again.
+        if (isRetryableError(error)) {
+          for (const command of group) command.reject(error);
+          return;
+        }
+        // Some command failed or its key was taken: each gets its own transaction and its own answer.
+      }
+    }
+    await Promise.all(
+      group.map((command) => commitAlone(this.deps, command).then(command.resolve, command.reject)),
+    );
   }
 }
 

@@ -25,6 +25,13 @@ export const writeConfigSchema = z.object({
   PULSE_RATE_LIMIT_PER_SECOND: envField.integer(500, { max: 1_000_000 }),
   PULSE_RATE_LIMIT_BURST: envField.integer(1_000, { min: 1, max: 1_000_000 }),
   PULSE_MIGRATE_ON_START: envField.boolean(true),
+  /**
+   * Group commit of small commands (single samples, heartbeats, process lists): how many group
+   * transactions may commit at once, and how many commands one may hold. 1 command per group
+   * turns grouping off.
+   */
+  PULSE_COMMAND_GROUPS: envField.integer(2, { min: 1, max: 100 }),
+  PULSE_COMMAND_GROUP_SIZE: envField.integer(64, { min: 1, max: 1_000 }),
 });
 
 export type WriteConfig = z.infer<typeof writeConfigSchema>;

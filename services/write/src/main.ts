@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     bodyLimit: config.PULSE_HTTP_BODY_LIMIT,
     retentionDays: config.PULSE_RETENTION_DAYS,
     authCacheTtlMs: config.PULSE_AUTH_CACHE_TTL_MS,
+    commandGroups: { groups: config.PULSE_COMMAND_GROUPS, size: config.PULSE_COMMAND_GROUP_SIZE },
     rateLimit: { perSecond: config.PULSE_RATE_LIMIT_PER_SECOND, burst: config.PULSE_RATE_LIMIT_BURST },
   });
   await serve(http, {

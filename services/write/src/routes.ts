@@ -11,14 +11,19 @@ import {
   withTransaction,
   type ApiKeyAuthenticator,
   type Principal,
-  type Queryable,
   type RouteResult,
 } from '@pulse/core';
 import type { Request } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import { generateApiKey } from './auth.js';
-import { requestFingerprint, runCommand, type CommandDeps, type CommandOutcome } from './commands.js';
+import {
+  requestFingerprint,
+  runCommand,
+  type Command,
+  type CommandDeps,
+  type CommandGroups,
+} from './commands.js';
 import * as domain from './domain.js';
 import { ServiceOwners } from './ownership.js';
 import { insertApiKey, revokeApiKey } from './repositories/api-keys.js';
@@ -56,33 +61,36 @@ const route = routeBuilder<Principal>();
 export interface RouteDeps {
   pool: pg.Pool;
   commands: CommandDeps;
+  /** Small, frequent commands commit in groups. */
+  groups: CommandGroups;
   schemas: WriteSchemas;
   keys: ApiKeyAuthenticator;
 }
 
-export function writeRoutes({ pool, commands, schemas, keys }: RouteDeps) {
+export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps) {
   const owners = new ServiceOwners();
-  /** Runs a command for the caller and answers with its position in the body and the header. */
+  /**
+   * Runs a command for the caller and answers with its position in the body and the header. A
+   * small command may share its transaction with others (`grouped`); its answer is the same.
+   */
   async function command(
     req: Request,
     principal: Principal,
     body: unknown,
-    run: (tx: Queryable) => Promise<CommandOutcome>,
+    run: Command,
+    grouped = false,
   ): Promise<RouteResult> {
     const header = req.get(IDEMPOTENCY_HEADER);
     const key = header === undefined ? undefined : idempotencyKeySchema.safeParse(header);
     if (key && !key.success) {
       throw badRequest('invalid header', fieldErrors(key.error, IDEMPOTENCY_HEADER));
     }
-    const result = await runCommand(
-      commands,
-      {
-        tenantId: principal.tenantId,
-        idempotencyKey: key?.data,
-        fingerprint: requestFingerprint(req.method, req.path, body),
-      },
-      run,
-    );
+    const request = {
+      tenantId: principal.tenantId,
+      idempotencyKey: key?.data,
+      fingerprint: requestFingerprint(req.method, req.path, body),
+    };
+    const result = grouped ? await groups.run(request, run) : await runCommand(commands, request, run);
     return {
       status: result.status,
       body: result.body,
@@ -135,8 +143,12 @@ export function writeRoutes({ pool, commands, schemas, keys }: RouteDeps) {
       body: schemas.heartbeat,
       responses: { 202: { description: 'Recorded', schema: responses.position }, ...errors(...COMMON, 404) },
       handler: ({ req, params: { id }, body, context }) =>
-        command(req, context, body, (tx) =>
-          domain.heartbeat(tx, context.tenantId, id, body?.observed_at ?? new Date().toISOString()),
+        command(
+          req,
+          context,
+          body,
+          (tx) => domain.heartbeat(tx, context.tenantId, id, body?.observed_at ?? new Date().toISOString()),
+          true,
         ),
     }),
     route({
@@ -147,16 +159,22 @@ export function writeRoutes({ pool, commands, schemas, keys }: RouteDeps) {
       body: schemas.systemSample,
       responses: { 202: { description: 'Recorded', schema: responses.position }, ...errors(...COMMON, 404) },
       handler: ({ req, body, context }) =>
-        command(req, context, body, async (tx) => {
-          const { outcome } = await domain.recordSystemSamples(
-            tx,
-            owners,
-            context.tenantId,
-            [body],
-            () => 'service_id',
-          );
-          return outcome;
-        }),
+        command(
+          req,
+          context,
+          body,
+          async (tx) => {
+            const { outcome } = await domain.recordSystemSamples(
+              tx,
+              owners,
+              context.tenantId,
+              [body],
+              () => 'service_id',
+            );
+            return outcome;
+          },
+          true,
+        ),
     }),
     route({
       method: 'post',
@@ -185,7 +203,13 @@ export function writeRoutes({ pool, commands, schemas, keys }: RouteDeps) {
       body: schemas.processSamples,
       responses: { 202: { description: 'Recorded', schema: responses.position }, ...errors(...COMMON, 404) },
       handler: ({ req, body, context }) =>
-        command(req, context, body, (tx) => domain.recordProcessSamples(tx, owners, context.tenantId, body)),
+        command(
+          req,
+          context,
+          body,
+          (tx) => domain.recordProcessSamples(tx, owners, context.tenantId, body),
+          true,
+        ),
     }),
     route({
       method: 'post',

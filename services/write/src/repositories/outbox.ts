@@ -20,7 +20,7 @@ export type PendingEvent = {
   };
 }[EventType];
 
-/** The command's idempotency record, stored with its events; see idempotency.ts for how it is read back. */
+/** A command's idempotency record, stored with its events; see idempotency.ts for how it is read back. */
 export interface CommandRecord {
   tenantId: string;
   key: string;
@@ -29,46 +29,53 @@ export interface CommandRecord {
   body: Record<string, unknown>;
 }
 
+/** An event with the trace of the request that caused it. */
+export interface TracedEvent {
+  event: PendingEvent;
+  traceparent: string | null;
+}
+
 /**
- * Inserts the command's events and its idempotency record in one statement (one round trip), and
- * returns the transaction's id, which with the event count forms the command's position token.
- * `recorded` is false when the key is already taken by a committed command: the caller rolls
- * back and answers with that command's stored response. A statement of this kind waits for an
- * uncommitted holder of the same key, so the answer is never taken from a command that aborts.
+ * Inserts the events and the idempotency records of the transaction's commands in one statement
+ * (one round trip). Returns the transaction's id, which with the event count forms the commands'
+ * position token, and how many records were stored: fewer than given when a key is already taken
+ * by a committed command, and the caller rolls back. A statement of this kind waits for an
+ * uncommitted holder of the same key, so no answer is ever taken from a command that aborts.
  */
 export async function appendEvents(
   tx: Queryable,
-  events: PendingEvent[],
-  traceparent: string | null,
-  record: CommandRecord,
-): Promise<{ txid: string; recorded: boolean }> {
-  const { rows } = await tx.query<{ txid: string; recorded: boolean }>(
+  events: TracedEvent[],
+  records: CommandRecord[],
+): Promise<{ txid: string; recorded: number }> {
+  const { rows } = await tx.query<{ txid: string; recorded: number }>(
     `with appended as (
        insert into outbox (id, type, version, tenant_id, aggregate_id, occurred_at, traceparent, payload)
-       select id, type, $3, tenant_id, aggregate_id, occurred_at, $4, payload
-       from unnest($1::uuid[], $2::text[], $5::uuid[], $6::uuid[], $7::timestamptz[], $8::jsonb[])
-         as e(id, type, tenant_id, aggregate_id, occurred_at, payload)
+       select id, type, $3, tenant_id, aggregate_id, occurred_at, traceparent, payload
+       from unnest($1::uuid[], $2::text[], $4::text[], $5::uuid[], $6::uuid[], $7::timestamptz[], $8::jsonb[])
+         as e(id, type, traceparent, tenant_id, aggregate_id, occurred_at, payload)
      ), recorded as (
        insert into idempotency_keys (tenant_id, key, request_hash, status_code, response, events)
-       values ($9, $10, $11, $12, $13, cardinality($1::uuid[]))
+       select tenant_id, key, request_hash, status_code, response, cardinality($1::uuid[])
+       from unnest($9::uuid[], $10::text[], $11::bytea[], $12::int[], $13::jsonb[])
+         as r(tenant_id, key, request_hash, status_code, response)
        on conflict (tenant_id, key) do nothing
        returning 1
      )
-     select pg_current_xact_id()::text as txid, exists (select from recorded) as recorded`,
+     select pg_current_xact_id()::text as txid, (select count(*) from recorded)::int as recorded`,
     [
       events.map(() => newEventId()),
-      events.map((e) => e.type),
+      events.map(({ event }) => event.type),
       EVENT_VERSION,
-      traceparent,
-      events.map((e) => e.tenantId),
-      events.map((e) => e.aggregateId),
-      events.map((e) => e.occurredAt),
-      events.map((e) => JSON.stringify(e.payload)),
-      record.tenantId,
-      record.key,
-      record.requestHash,
-      record.status,
-      record.body,
+      events.map(({ traceparent }) => traceparent),
+      events.map(({ event }) => event.tenantId),
+      events.map(({ event }) => event.aggregateId),
+      events.map(({ event }) => event.occurredAt),
+      events.map(({ event }) => JSON.stringify(event.payload)),
+      records.map((r) => r.tenantId),
+      records.map((r) => r.key),
+      records.map((r) => r.requestHash),
+      records.map((r) => r.status),
+      records.map((r) => JSON.stringify(r.body)),
     ],
   );
   return onlyRow(rows);
