@@ -41,9 +41,11 @@ export const replicatorConfigSchema = z.object({
   PULSE_OUTBOX_RETENTION_HOURS: envField.integer(24, { min: 0, max: 24 * 365 }),
   /**
    * Partitions whose batches one projector applies at the same time, each in its own transaction
-   * (kafkajs partitionsConsumedConcurrently): one at a time leaves the process waiting on round trips.
+   * (kafkajs partitionsConsumedConcurrently). kafkajs fetches again only when every batch of the
+   * last fetch is applied, so fewer than the partitions a fetch returns make an event wait for the
+   * slices ahead of it: at 1,000 samples/s, 12 instead of 4 halved the projection's median lag.
    */
-  PULSE_PROJECTOR_CONCURRENCY: envField.integer(4, { min: 1, max: 64 }),
+  PULSE_PROJECTOR_CONCURRENCY: envField.integer(12, { min: 1, max: 64 }),
   PULSE_PROJECTOR_MAX_ATTEMPTS: envField.integer(3, { min: 1, max: 100 }),
   PULSE_HEARTBEAT_CHECK_INTERVAL_MS: envField.integer(5_000, { min: 100, max: 600_000 }),
   PULSE_LOG_LEVEL: envField.logLevel(),
