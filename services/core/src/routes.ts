@@ -3,6 +3,7 @@
  * spec both mounts the express handler (which validates with the schemas) and produces the route's
  * OpenAPI entry, so the document cannot drift from what the service accepts.
  */
+import { createHash } from 'node:crypto';
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import type { Express, Request } from 'express';
 import { z } from 'zod';
@@ -68,6 +69,29 @@ export function fieldErrors(error: z.ZodError, root?: string): FieldError[] {
   return error.issues.map((issue) => ({ field: fieldName(issue.path, root), message: issue.message }));
 }
 
+interface EncodedBody {
+  bytes: Buffer;
+  /** A weak validator of the bytes, so that a conditional GET of an unchanged answer gets 304. */
+  etag: string;
+}
+
+/**
+ * Each body object is serialised and hashed once. An answer that a cache keeps is sent to many
+ * requests as the same object, and encoding it again for each (as `res.json` and express's ETag
+ * do) would cost more than the rest of such a request.
+ */
+const encodedBodies = new WeakMap<object, EncodedBody>();
+
+function encodeBody(body: unknown): EncodedBody {
+  const kept = typeof body === 'object' && body !== null ? encodedBodies.get(body) : undefined;
+  if (kept) return kept;
+  const bytes = Buffer.from(JSON.stringify(body), 'utf8');
+  const digest = createHash('sha1').update(bytes).digest('base64url');
+  const encoded = { bytes, etag: `W/"${bytes.length.toString(16)}-${digest}"` };
+  if (typeof body === 'object' && body !== null) encodedBodies.set(body, encoded);
+  return encoded;
+}
+
 export interface MountOptions<C> {
   prefix: string;
   /** Runs before validation, e.g. authentication; its result reaches the handler as `context`. */
@@ -102,8 +126,14 @@ export function mountRoutes<C>(
         req,
       });
       for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
-      if (result.body === undefined) res.status(result.status).end();
-      else res.status(result.status).json(result.body);
+      if (result.body === undefined) {
+        res.status(result.status).end();
+        return;
+      }
+      const { bytes, etag } = encodeBody(result.body);
+      // With the ETag set, express answers 304 to a matching If-None-Match and computes none itself.
+      res.status(result.status).setHeader('ETag', etag);
+      res.type('application/json; charset=utf-8').send(bytes);
     });
   }
 }

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import express from 'express';
 import { z } from 'zod';
-import { fieldErrors, fieldName } from '../src/routes.js';
+import { fieldErrors, fieldName, mountRoutes, routeBuilder } from '../src/routes.js';
 
 describe('fieldName', () => {
   it('addresses a field the way the client wrote it', () => {
@@ -19,5 +22,68 @@ describe('fieldName', () => {
       fieldErrors(result.error).map((e) => e.field),
       ['samples[1].cpu'],
     );
+  });
+});
+
+describe('mountRoutes answers', () => {
+  const answers = async (bodies: () => unknown) => {
+    const app = express();
+    mountRoutes(
+      app,
+      [
+        routeBuilder<null>()({
+          method: 'get',
+          path: '/answer',
+          summary: 'test',
+          responses: { 200: { description: 'ok' } },
+          handler: () => Promise.resolve({ status: 200, body: bodies() }),
+        }),
+      ],
+      { prefix: '', prepare: () => Promise.resolve(null) },
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    // fetch sends `Cache-Control: no-cache` with a conditional request unless told otherwise.
+    const get = (headers: Record<string, string> = {}) =>
+      fetch(`http://127.0.0.1:${port}/answer`, { headers: { 'Cache-Control': 'max-age=0', ...headers } });
+    return { get, close: () => new Promise((resolve) => server.close(resolve)) };
+  };
+
+  it('sends JSON with an ETag that a conditional GET of the same answer matches with 304', async () => {
+    const shared = { services: [{ id: 'a', cpu: 12.5 }], note: 'ünïcode' };
+    const { get, close } = await answers(() => shared);
+    try {
+      const first = await get();
+      assert.equal(first.status, 200);
+      assert.equal(first.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.deepEqual(await first.json(), shared);
+      const etag = first.headers.get('etag');
+      assert.match(etag ?? '', /^W\/"[0-9a-f]+-[\w-]+"$/);
+      const again = await get();
+      assert.equal(again.headers.get('etag'), etag);
+      assert.deepEqual(await again.json(), shared);
+      const conditional = await get({ 'If-None-Match': etag ?? '' });
+      assert.equal(conditional.status, 304);
+    } finally {
+      await close();
+    }
+  });
+
+  it('gives a changed answer another ETag, even when the object is new each time', async () => {
+    let cpu = 1;
+    const { get, close } = await answers(() => ({ cpu }));
+    try {
+      const first = await get();
+      const same = await get();
+      assert.equal(same.headers.get('etag'), first.headers.get('etag'));
+      cpu = 2;
+      const changed = await get({ 'If-None-Match': first.headers.get('etag') ?? '' });
+      assert.equal(changed.status, 200);
+      assert.notEqual(changed.headers.get('etag'), first.headers.get('etag'));
+      assert.deepEqual(await changed.json(), { cpu: 2 });
+    } finally {
+      await close();
+    }
   });
 });
