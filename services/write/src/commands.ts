@@ -53,7 +53,7 @@ export interface CommandDeps {
   retries: Counter;
   events: Counter<'type'>;
   /** Commands per committed transaction. */
-  groupSize?: { observe: (size: number) => void };
+  groupSize: { observe: (size: number) => void };
 }
 
 export type Command = (tx: Queryable) => Promise<CommandOutcome>;
@@ -138,7 +138,7 @@ async function commitTogether<C extends Prepared>(
   // Counted after COMMIT: an attempt that was rolled back and retried must not count twice.
   for (const event of committedEvents) deps.events.inc({ type: event.type });
   if (committedEvents.length > 0) deps.wakeRelay();
-  deps.groupSize?.observe(commands.length);
+  deps.groupSize.observe(commands.length);
   return results;
 }
 

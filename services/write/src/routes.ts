@@ -71,14 +71,14 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
   const owners = new ServiceOwners();
   /**
    * Runs a command for the caller and answers with its position in the body and the header. A
-   * small command may share its transaction with others (`grouped`); its answer is the same.
+   * small command may share its transaction with others (`{ grouped: true }`); its answer is the same.
    */
   async function command(
     req: Request,
     principal: Principal,
     body: unknown,
     run: Command,
-    grouped = false,
+    { grouped = false } = {},
   ): Promise<RouteResult> {
     const header = req.get(IDEMPOTENCY_HEADER);
     const key = header === undefined ? undefined : idempotencyKeySchema.safeParse(header);
@@ -148,7 +148,7 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
           context,
           body,
           (tx) => domain.heartbeat(tx, context.tenantId, id, body?.observed_at ?? new Date().toISOString()),
-          true,
+          { grouped: true },
         ),
     }),
     route({
@@ -173,7 +173,7 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
             );
             return outcome;
           },
-          true,
+          { grouped: true },
         ),
     }),
     route({
@@ -203,13 +203,9 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
       body: schemas.processSamples,
       responses: { 202: { description: 'Recorded', schema: responses.position }, ...errors(...COMMON, 404) },
       handler: ({ req, body, context }) =>
-        command(
-          req,
-          context,
-          body,
-          (tx) => domain.recordProcessSamples(tx, owners, context.tenantId, body),
-          true,
-        ),
+        command(req, context, body, (tx) => domain.recordProcessSamples(tx, owners, context.tenantId, body), {
+          grouped: true,
+        }),
     }),
     route({
       method: 'post',
