@@ -288,6 +288,12 @@ describe('replicator: relay and projectors', () => {
       ((await metricValue(restarted.url, 'pulse_projection_duplicates_total')) ?? 0) > 0,
       'the republished rows were seen and skipped',
     );
+    // The backlog spans the partitions of 12 services: batches of one fetch shared transactions.
+    const batches =
+      (await metricValue(restarted.url, 'pulse_projection_partitions_per_transaction_sum')) ?? 0;
+    const transactions =
+      (await metricValue(restarted.url, 'pulse_projection_partitions_per_transaction_count')) ?? 0;
+    assert.ok(batches > transactions, `${batches} partition batches in ${transactions} transactions`);
   });
 
   it('dead-letters a poison event and keeps applying its partition', async () => {

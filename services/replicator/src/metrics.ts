@@ -16,6 +16,7 @@ export interface ProjectionMetrics {
   currentLag: Gauge<'partition'>;
   backlog: Gauge<'partition'>;
   applyDuration: Histogram;
+  partitionsPerTransaction: Histogram;
   deadLetters: Counter<'reason'>;
   deadLettersPending: Gauge;
   rebalances: Counter;
@@ -87,8 +88,14 @@ export function createProjectionMetrics(registry: Registry): ProjectionMetrics {
     }),
     applyDuration: new Histogram({
       name: 'pulse_projection_apply_duration_seconds',
-      help: 'Time to apply one batch in one projection-DB transaction',
+      help: 'Time to apply one partition batch (in a projection-DB transaction it may share with the other partitions of its fetch)',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    partitionsPerTransaction: new Histogram({
+      name: 'pulse_projection_partitions_per_transaction',
+      help: 'Partition batches applied by one projection-DB transaction',
+      buckets: [1, 2, 4, 8, 16, 32, 64],
       registers,
     }),
     deadLetters: new Counter({

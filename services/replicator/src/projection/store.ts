@@ -14,34 +14,38 @@ export async function storedOffsets(
 }
 
 /**
- * The partition's next offset, with its row locked until the caller's transaction ends, so that a
- * projector that lost the partition in a rebalance cannot apply a batch at the same time.
+ * The partitions' next offsets, with their rows locked until the caller's transaction ends, so that
+ * a projector that lost a partition in a rebalance cannot apply a batch at the same time. Rows are
+ * locked in partition order, so two transactions that lock several cannot deadlock on them.
  */
-export async function lockStoredOffset(
+export async function lockStoredOffsets(
   db: pg.ClientBase,
   groupId: string,
   topic: string,
-  partition: number,
-): Promise<bigint | undefined> {
-  const { rows } = await db.query<{ next_offset: string }>(
-    `select next_offset from projection_offsets where group_id = $1 and topic = $2 and partition = $3
-     for update`,
-    [groupId, topic, partition],
+  partitions: number[],
+): Promise<Map<number, bigint>> {
+  const { rows } = await db.query<{ partition: number; next_offset: string }>(
+    `select partition, next_offset from projection_offsets
+      where group_id = $1 and topic = $2 and partition = any($3::int[])
+      order by partition
+        for update`,
+    [groupId, topic, partitions],
   );
-  return rows[0] ? BigInt(rows[0].next_offset) : undefined;
+  return new Map(rows.map((row) => [row.partition, BigInt(row.next_offset)]));
 }
 
-export async function storeOffset(
+export async function storeOffsets(
   db: pg.ClientBase,
   groupId: string,
   topic: string,
-  partition: number,
-  next: bigint,
+  nextOffsets: Map<number, bigint>,
 ): Promise<void> {
+  const partitions = [...nextOffsets.keys()].sort((a, b) => a - b);
   await db.query(
-    `insert into projection_offsets (group_id, topic, partition, next_offset) values ($1, $2, $3, $4)
+    `insert into projection_offsets (group_id, topic, partition, next_offset)
+     select $1, $2, partition, next_offset from unnest($3::int[], $4::bigint[]) as o(partition, next_offset)
      on conflict (group_id, topic, partition) do update set next_offset = excluded.next_offset, updated_at = now()`,
-    [groupId, topic, partition, next.toString()],
+    [groupId, topic, partitions, partitions.map((partition) => String(nextOffsets.get(partition)))],
   );
 }
 
