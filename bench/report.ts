@@ -4,6 +4,7 @@
  */
 import { metricValue, thresholds, type K6Run, type K6Summary } from './k6.js';
 import type { Profile } from './profiles.js';
+import type { LagPercentiles, CommitLag } from './commit-lag.js';
 
 export interface Machine {
   cores: number;
@@ -29,6 +30,8 @@ export interface BenchRaw {
     hello: { value: number; raw: K6Run };
   };
   k6: Record<string, K6Run>;
+  /** Lag from the rows of the replication-lag phase; absent in reports of runs before it was measured. */
+  commitLag?: CommitLag;
   rss: RssSample[];
   verify: { exitCode: number; differences: number | null; output: string };
 }
@@ -92,6 +95,10 @@ export function latest(raw: BenchRaw) {
           raw.profile.lagSeconds,
         ),
       },
+      e2e_lag_commit_to_commit_ms: {
+        published: raw.commitLag?.publishedMs ?? null,
+        applied: raw.commitLag?.appliedMs ?? null,
+      },
       read_rps: perSecond(m('read-load', `http_reqs{scenario:read_${readTop}}`, 'count'), step),
       read_p99_ms: round(m('read-load', `http_req_duration{scenario:read_${readTop}}`, 'p(99)')),
       raw_history_p99_ms: round(m('read-load', 'http_req_duration{name:raw-history}', 'p(99)')),
@@ -116,6 +123,8 @@ export type Latest = ReturnType<typeof latest>;
 
 const show = (value: number | null | undefined, unit = '') =>
   value === null || value === undefined ? 'n/a' : `${value.toLocaleString('en-US')}${unit}`;
+const lagRow = (lag: LagPercentiles | null) =>
+  lag ? `${show(lag.p50)} / ${show(lag.p90)} / ${show(lag.p99)} ms over ${show(lag.events)} events` : 'n/a';
 const ratio = (value: number | null, limit: number) =>
   value === null || limit === 0 ? 'n/a' : `${((100 * value) / limit).toFixed(1)}%`;
 
@@ -153,6 +162,8 @@ export function markdown(raw: BenchRaw, result: Latest, rawFile: string): string
     `| single-sample POST, req/s held at the top step | ${show(r.ingest_single_rps)} | 1,000 | bare Node HTTP ${show(l.http_hello_rps)} req/s | ${ratio(r.ingest_single_rps, l.http_hello_rps)} |`,
     `| single-sample POST p99 at that step | ${show(r.ingest_single_p99_ms, ' ms')} | < 25 ms | | |`,
     `| commit-to-visible p50 / p95 / p99 | ${show(r.e2e_lag_ms.p50)} / ${show(r.e2e_lag_ms.p95)} / ${show(r.e2e_lag_ms.p99)} ms at ${show(r.e2e_lag_ms.at_samples_per_s)} samples/s | p50 < 15, p99 < 50 ms at 1,000 samples/s | | |`,
+    `| the same phase from the databases' commit times: write commit to marked published (relay) p50 / p90 / p99 | ${lagRow(r.e2e_lag_commit_to_commit_ms.published)} | | | |`,
+    `| the same phase: write commit to projection commit p50 / p90 / p99 | ${lagRow(r.e2e_lag_commit_to_commit_ms.applied)} | p50 < 15, p99 < 50 ms at 1,000 samples/s | | |`,
     `| /services + /dashboard, req/s held at the top step | ${show(r.read_rps)} | 5,000 | bare Node HTTP ${show(l.http_hello_rps)} req/s | ${ratio(r.read_rps, l.http_hello_rps)} |`,
     `| /services + /dashboard p99 at that step | ${show(r.read_p99_ms, ' ms')} | < 20 ms | | |`,
     `| 24 h raw history p99 | ${show(r.raw_history_p99_ms, ' ms')} | < 50 ms | | |`,

@@ -22,6 +22,7 @@ import { commit, machine, statusKb } from './host.js';
 import { runK6, type K6Run } from './k6.js';
 import { httpHelloRequestsPerSecond, kafkaProduceMessagesPerSecond, pgCopyRowsPerSecond } from './limits.js';
 import { profiles, scriptEnv } from './profiles.js';
+import { lagFromCommitTimes } from './commit-lag.js';
 import { latest, markdown, type BenchRaw, type RssSample } from './report.js';
 
 const { values } = parseArgs({
@@ -138,7 +139,13 @@ async function main(): Promise<void> {
     };
     const steps = (n: number) => n * (profile.stepSeconds + 2);
     await suite('write-load', 'load/write-load.js', env.writeLoad, steps(3) + profile.stepSeconds);
+    const lagFrom = new Date();
     await suite('replication-lag', 'load/replication-lag.js', env.replicationLag, profile.lagSeconds);
+    const commitLag = await lagFromCommitTimes(
+      { write: writeDbUrl, projection: stack.env.PULSE_PROJECTION_DATABASE_URL ?? '' },
+      lagFrom,
+      new Date(),
+    );
     await suite('mixed', 'load/mixed.js', env.mixed, profile.mixedSeconds);
     await suite('read-load', 'load/read-load.js', env.readLoad, steps(3));
 
@@ -208,6 +215,7 @@ async function main(): Promise<void> {
       loadAverage: { before: loadBefore, after: loadavg() },
       limits: { pgCopy, kafka, hello },
       k6,
+      commitLag,
       rss,
       verify: {
         exitCode: verify.exitCode,

@@ -86,6 +86,9 @@ function serverArgs(dataDir: string, port: number, extra: Record<string, string 
     shared_buffers: '128MB',
     logging_collector: 'off',
     log_line_prefix: '%m [%p] %q%u@%d ',
+    // Commit times of the write and projection transactions: the benchmark reads the pipeline's
+    // lag from commit to commit with them (bench/commit-lag.ts).
+    track_commit_timestamp: 'on',
     ...extra,
   };
   return ['-D', dataDir, ...Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`])];

@@ -1,0 +1,82 @@
+/**
+ * The pipeline's lag read from the databases, beside what the k6 probe sees through the read API
+ * (which adds its 5 ms poll and a read round trip): from the commit of the write transaction that
+ * recorded an event to the commit of the relay transaction that marked it published, and to the
+ * commit of the projection transaction that applied it. The stack runs its PostgreSQL servers with
+ * `track_commit_timestamp`, and all of them on one machine, so the commit times share a clock.
+ */
+import pg from 'pg';
+
+export interface LagPercentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  events: number;
+}
+
+export interface CommitLag {
+  /** Write commit to the commit of the relay's mark (after Kafka acknowledged the event). */
+  publishedMs: LagPercentiles | null;
+  /** Write commit to the commit of the projection transaction. */
+  appliedMs: LagPercentiles | null;
+}
+
+async function rows<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[]): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Nearest-rank percentiles of lags in ms, to 0.1 ms. */
+export function percentiles(lags: number[]): LagPercentiles | null {
+  if (lags.length === 0) return null;
+  const sorted = [...lags].sort((a, b) => a - b);
+  const at = (q: number) => {
+    const value = sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
+    return Math.round(value * 10) / 10;
+  };
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), events: sorted.length };
+}
+
+type Commit = { event_id: string; committed_ms: number };
+
+/** Events whose write transaction committed in [from, to). */
+export async function lagFromCommitTimes(
+  urls: { write: string; projection: string },
+  from: Date,
+  to: Date,
+): Promise<CommitLag> {
+  // An outbox row's txid is its write transaction; once marked, the row's xmin is the mark's.
+  const written = await rows<Commit & { published_ms: number | null }>(
+    urls.write,
+    `select id as event_id, extract(epoch from written)::float8 * 1000 as committed_ms,
+            case when published_at is not null
+                 then extract(epoch from pg_xact_commit_timestamp(xmin))::float8 * 1000 end as published_ms
+       from (select id, xmin, published_at,
+                    pg_xact_commit_timestamp((txid::text::bigint % 4294967296)::text::xid) as written
+               from outbox
+              where created_at >= $1::timestamptz - interval '1 minute' and created_at < $2) o
+      where written >= $1 and written < $2`,
+    [from, to],
+  );
+  const ids = written.map((row) => row.event_id);
+  const applied = await rows<Commit>(
+    urls.projection,
+    `select event_id, extract(epoch from pg_xact_commit_timestamp(xmin))::float8 * 1000 as committed_ms
+       from applied_events where event_id = any($1::uuid[])`,
+    [ids],
+  );
+  const appliedAt = new Map(applied.map((row) => [row.event_id, row.committed_ms]));
+  const publishedLags: number[] = [];
+  const appliedLags: number[] = [];
+  for (const row of written) {
+    if (row.published_ms !== null) publishedLags.push(row.published_ms - row.committed_ms);
+    const appliedMs = appliedAt.get(row.event_id);
+    if (appliedMs !== undefined) appliedLags.push(appliedMs - row.committed_ms);
+  }
+  return { publishedMs: percentiles(publishedLags), appliedMs: percentiles(appliedLags) };
+}
