@@ -5,7 +5,11 @@
  * commit of the projection transaction that applied it. The stack runs its PostgreSQL servers with
  * `track_commit_timestamp`, and all of them on one machine, so the commit times share a clock.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
+
+const APPLY_WAIT_MS = 30_000;
+const APPLY_POLL_MS = 500;
 
 export interface LagPercentiles {
   p50: number;
@@ -19,6 +23,8 @@ export interface CommitLag {
   publishedMs: LagPercentiles | null;
   /** Write commit to the commit of the projection transaction. */
   appliedMs: LagPercentiles | null;
+  /** Events of the window not applied 30 s after it ended (lost or stuck: should be 0). */
+  notApplied: number;
 }
 
 async function rows<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[]): Promise<R[]> {
@@ -51,9 +57,10 @@ export async function lagFromCommitTimes(
   to: Date,
 ): Promise<CommitLag> {
   // An outbox row's txid is its write transaction; once marked, the row's xmin is the mark's.
-  const written = await rows<Commit & { published_ms: number | null }>(
-    urls.write,
-    `select id as event_id, extract(epoch from written)::float8 * 1000 as committed_ms,
+  const writtenCommits = () =>
+    rows<Commit & { published_ms: number | null }>(
+      urls.write,
+      `select id as event_id, extract(epoch from written)::float8 * 1000 as committed_ms,
             case when published_at is not null
                  then extract(epoch from pg_xact_commit_timestamp(xmin))::float8 * 1000 end as published_ms
        from (select id, xmin, published_at,
@@ -61,15 +68,25 @@ export async function lagFromCommitTimes(
                from outbox
               where created_at >= $1::timestamptz - interval '1 minute' and created_at < $2) o
       where written >= $1 and written < $2`,
-    [from, to],
-  );
-  const ids = written.map((row) => row.event_id);
-  const applied = await rows<Commit>(
-    urls.projection,
-    `select event_id, extract(epoch from pg_xact_commit_timestamp(xmin))::float8 * 1000 as committed_ms
-       from applied_events where event_id = any($1::uuid[])`,
-    [ids],
-  );
+      [from, to],
+    );
+  const ids = (await writtenCommits()).map((row) => row.event_id);
+  // The phase has just ended: give its last events time to reach the projection.
+  const deadline = Date.now() + APPLY_WAIT_MS;
+  const appliedCommits = () =>
+    rows<Commit>(
+      urls.projection,
+      `select event_id, extract(epoch from pg_xact_commit_timestamp(xmin))::float8 * 1000 as committed_ms
+         from applied_events where event_id = any($1::uuid[])`,
+      [ids],
+    );
+  let applied = await appliedCommits();
+  while (applied.length < ids.length && Date.now() < deadline) {
+    await delay(APPLY_POLL_MS);
+    applied = await appliedCommits();
+  }
+  // Read again for the marks: an event may be applied a moment before the relay marks it.
+  const written = await writtenCommits();
   const appliedAt = new Map(applied.map((row) => [row.event_id, row.committed_ms]));
   const publishedLags: number[] = [];
   const appliedLags: number[] = [];
@@ -78,5 +95,9 @@ export async function lagFromCommitTimes(
     const appliedMs = appliedAt.get(row.event_id);
     if (appliedMs !== undefined) appliedLags.push(appliedMs - row.committed_ms);
   }
-  return { publishedMs: percentiles(publishedLags), appliedMs: percentiles(appliedLags) };
+  return {
+    publishedMs: percentiles(publishedLags),
+    appliedMs: percentiles(appliedLags),
+    notApplied: written.length - appliedLags.length,
+  };
 }
