@@ -296,6 +296,86 @@ describe('replicator: relay and projectors', () => {
     assert.ok(batches > transactions, `${batches} partition batches in ${transactions} transactions`);
   });
 
+  it('applies every event exactly once when killed -9 inside its transaction, three times under load', async () => {
+    const services = Array.from({ length: 12 }, () => randomUUID());
+    const base = Date.UTC(2026, 10, 23, 10, 0, 0);
+    const events: OutboxEvent[] = [];
+    /** Events for every service, written as the write service would: 50 per transaction. */
+    const write = async (count: number) => {
+      const chunk = Array.from({ length: count }, (_, k) => {
+        const i = events.length + k;
+        return systemEvent(tenantId, services[i % services.length] ?? '', [
+          sampleAt(new Date(base + i * 1000), (i * 7) % 100),
+        ]);
+      });
+      events.push(...chunk);
+      for (let i = 0; i < chunk.length; i += 50) await insertOutbox(writeDb, chunk.slice(i, i + 50));
+    };
+    const before = await appliedCount();
+    await write(240);
+    await waitApplied(before + events.length);
+
+    for (let round = 0; round < 3; round++) {
+      // A row the projector must update, held: its transaction stops midway, with the events of
+      // other services and partitions already written in it, and is killed there.
+      const holder = new pg.Client({ connectionString: scope.PULSE_PROJECTION_DATABASE_URL });
+      await holder.connect();
+      try {
+        await holder.query('begin');
+        await holder.query('select 1 from metrics_latest where service_id = $1 for update', [
+          services[round],
+        ]);
+        await write(240);
+        await waitFor(
+          'a projector transaction waiting for the held row',
+          async () =>
+            (await scalar(projectionDb, 'select count(*) as n from pg_locks where not granted')) > 0,
+          { timeoutMs: 30_000, intervalMs: 20 },
+        );
+        const victim = running.shift();
+        assert.ok(victim);
+        process.kill(victim.process.pid, 'SIGKILL');
+        await victim.stop();
+      } finally {
+        await holder.query('rollback');
+        await holder.end();
+      }
+      running.push(await startReplicator(stack, scope, `replicator-killed-${round}`));
+    }
+    await write(240);
+    await waitApplied(before + events.length, 120_000);
+
+    assert.equal(await appliedCount(), before + events.length, 'each event applied once');
+    const { rows } = await projectionDb.query<{ samples: string; cpu_sum: number; cpu_max: number }>(
+      `select sum(samples) as samples, sum(cpu_usage_sum) as cpu_sum, max(cpu_usage_max) as cpu_max
+         from metrics_hourly where service_id = any($1::uuid[])`,
+      [services],
+    );
+    const samples = events.flatMap((e) => e.samples);
+    const [totals] = rows;
+    assert.ok(totals);
+    assert.equal(Number(totals.samples), samples.length, 'every sample counted once');
+    assert.equal(
+      totals.cpu_sum,
+      samples.reduce((sum, s) => sum + s.cpu_usage, 0),
+    );
+    assert.equal(totals.cpu_max, Math.max(...samples.map((s) => s.cpu_usage)));
+    const latest = await projectionDb.query<{ service_id: string; observed_at: Date }>(
+      'select service_id, observed_at from metrics_latest where service_id = any($1::uuid[])',
+      [services],
+    );
+    const newest = new Map<string, number>();
+    for (const event of events)
+      for (const sample of event.samples)
+        newest.set(
+          event.serviceId,
+          Math.max(newest.get(event.serviceId) ?? 0, Date.parse(sample.observed_at)),
+        );
+    assert.equal(latest.rows.length, services.length);
+    for (const row of latest.rows)
+      assert.equal(row.observed_at.getTime(), newest.get(row.service_id), `latest of ${row.service_id}`);
+  });
+
   it('dead-letters a poison event and keeps applying its partition', async () => {
     const serviceId = randomUUID();
     const kafka = kafkaClient(stack.env.PULSE_KAFKA_BROKERS ?? '', 'poison-test');

@@ -215,15 +215,18 @@ export class Projector {
    * retries and dead letters, so applying together never changes what is applied.
    */
   private async applyTogether(batches: PartitionBatch[]): Promise<Map<number, Applied> | undefined> {
-    if (batches.length < 2) return undefined;
+    const partitions = batches.map((batch) => batch.partition);
+    // A partition twice (never, as kafkajs hands out one batch per partition at a time) goes alone.
+    if (batches.length < 2 || new Set(partitions).size < partitions.length) return undefined;
     const { pool, groupId, topic } = this.options;
-    const decoded = batches.flatMap((batch) => batch.decoded);
-    const span = this.applySpan(decoded, { 'pulse.partitions': batches.length });
     const db = await pool.connect().catch(() => undefined);
     if (!db) return undefined;
+    const span = this.applySpan(
+      batches.flatMap((batch) => batch.decoded),
+      { 'pulse.partitions': batches.length },
+    );
     try {
       await db.query('begin');
-      const partitions = batches.map((batch) => batch.partition);
       const stored = await lockStoredOffsets(db, groupId, topic, partitions);
       const pending = new Map<number, AnyEvent[]>();
       for (const { partition, decoded: messages } of batches) {
