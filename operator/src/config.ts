@@ -1,7 +1,7 @@
 /** The operator's configuration, from PULSE_* variables (the Kubernetes client reads KUBECONFIG). */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { envField, parseConfig } from '@pulse/core';
+import { envField, parseConfig } from '@pulse/core/config';
 import { z } from 'zod';
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';

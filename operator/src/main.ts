@@ -1,5 +1,10 @@
 /** The operator process: reconciles ReplicationLags, serves /metrics, /livez and /readyz, until SIGTERM. */
-import { ConfigError, createHttpApp, createLogger, createTelemetry, serve } from '@pulse/core';
+// The core's parts, not its index: the operator needs no database, migrations or API routes, and
+// loading them cost about 14 MB of RSS (docs/benchmarks/2026-11-22-hand-measurements.md, session 7).
+import { ConfigError } from '@pulse/core/config';
+import { createHttpApp, serve } from '@pulse/core/http';
+import { createLogger } from '@pulse/core/logger';
+import { createTelemetry } from '@pulse/core/telemetry';
 import { loadOperatorConfig, operatorIdentity, operatorNamespace } from './config.js';
 import { kubeClients } from './controller/kube.js';
 import { createOperatorMetrics } from './controller/metrics.js';

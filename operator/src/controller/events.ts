@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { V1MicroTime, type EventsV1Api } from '@kubernetes/client-node';
-import type { Logger } from '@pulse/core';
+import type { Logger } from '@pulse/core/logger';
 import { API_VERSION, KIND } from '../api/constants.js';
 import type { ReplicationLag } from '../api/types.js';
 

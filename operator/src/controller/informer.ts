@@ -6,7 +6,7 @@
  * a health gauge and a restart counter say how it is doing.
  */
 import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import type { Logger } from '@pulse/core';
+import type { Logger } from '@pulse/core/logger';
 import type { OperatorMetrics } from './metrics.js';
 
 export interface Backoff {

@@ -11,7 +11,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
-import type { Logger } from '@pulse/core';
+import type { Logger } from '@pulse/core/logger';
 import { httpStatus } from './kube.js';
 
 export interface LeaderElectionOptions {

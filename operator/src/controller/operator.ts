@@ -5,7 +5,7 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Tracer } from '@opentelemetry/api';
-import type { Logger } from '@pulse/core';
+import type { Logger } from '@pulse/core/logger';
 import { GROUP, PLURAL, VERSION } from '../api/constants.js';
 import type { ReplicationLag } from '../api/types.js';
 import { EventRecorder } from './events.js';

@@ -7,7 +7,7 @@
  */
 import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { ObjectCache } from '@kubernetes/client-node';
-import type { Logger } from '@pulse/core';
+import type { Logger } from '@pulse/core/logger';
 import { GROUP, PLURAL, SPEC_DEFAULTS, VERSION } from '../api/constants.js';
 import { parseReplicationLagSpec, type ReplicationLagSpec } from '../api/spec.js';
 import type { ReplicationLag } from '../api/types.js';
