@@ -30,7 +30,7 @@ export interface BenchRaw {
     hello: { value: number; raw: K6Run };
   };
   k6: Record<string, K6Run>;
-  /** Lag from the rows of the replication-lag phase; absent in reports of runs before it was measured. */
+  /** The replication-lag phase read from the databases' commit times; absent in reports of runs before it was measured. */
   commitLag?: CommitLag;
   rss: RssSample[];
   verify: { exitCode: number; differences: number | null; output: string };

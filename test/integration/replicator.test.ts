@@ -58,6 +58,46 @@ describe('replicator: relay and projectors', () => {
   const waitApplied = (n: number, timeoutMs = 60_000) =>
     waitFor(`${n} events applied`, async () => (await appliedCount()) >= n, { timeoutMs, intervalMs: 200 });
 
+  /**
+   * The projection of these services equals their events exactly: each applied once (counted from
+   * `before`), every sample counted once, CPU sum and max, and latest by observed_at per service.
+   */
+  async function assertReconciled(services: string[], events: OutboxEvent[], before: number): Promise<void> {
+    assert.equal(await appliedCount(), before + events.length, 'each event applied once');
+    const { rows } = await projectionDb.query<{ samples: string; cpu_sum: number; cpu_max: number }>(
+      `select sum(samples) as samples, sum(cpu_usage_sum) as cpu_sum, max(cpu_usage_max) as cpu_max
+         from metrics_hourly where service_id = any($1::uuid[])`,
+      [services],
+    );
+    const samples = events.flatMap((e) => e.samples);
+    const [totals] = rows;
+    assert.ok(totals);
+    assert.equal(Number(totals.samples), samples.length, 'every sample counted once');
+    assert.equal(
+      totals.cpu_sum,
+      samples.reduce((sum, s) => sum + s.cpu_usage, 0),
+    );
+    assert.equal(totals.cpu_max, Math.max(...samples.map((s) => s.cpu_usage)));
+    const newest = new Map<string, number>();
+    for (const event of events)
+      for (const sample of event.samples)
+        newest.set(
+          event.serviceId,
+          Math.max(newest.get(event.serviceId) ?? 0, Date.parse(sample.observed_at)),
+        );
+    const latest = await projectionDb.query<{ service_id: string; observed_at: Date }>(
+      'select service_id, observed_at from metrics_latest where service_id = any($1::uuid[])',
+      [services],
+    );
+    assert.equal(latest.rows.length, services.length);
+    for (const row of latest.rows)
+      assert.equal(
+        row.observed_at.getTime(),
+        newest.get(row.service_id),
+        `latest by observed_at of ${row.service_id}`,
+      );
+  }
+
   it('never publishes past a transaction that is still open, and loses nothing when it commits', async () => {
     const serviceId = randomUUID();
     const late = new pg.Client({ connectionString: scope.PULSE_WRITE_DATABASE_URL });
@@ -263,27 +303,7 @@ describe('replicator: relay and projectors', () => {
       { timeoutMs: 30_000 },
     );
 
-    assert.equal(await appliedCount(), before + events.length, 'each event applied once');
-    const { rows } = await projectionDb.query<{
-      samples: string | null;
-      cpu_sum: number | null;
-      cpu_max: number | null;
-    }>(
-      `select sum(samples) as samples, sum(cpu_usage_sum) as cpu_sum, max(cpu_usage_max) as cpu_max
-         from metrics_hourly where service_id = any($1::uuid[])`,
-      [services],
-    );
-    const expectedSum = events.flatMap((e) => e.samples).reduce((sum, s) => sum + s.cpu_usage, 0);
-    const [totals] = rows;
-    assert.ok(totals);
-    assert.equal(Number(totals.samples), events.length * 2, 'every sample counted once');
-    assert.equal(totals.cpu_sum, expectedSum);
-    assert.equal(totals.cpu_max, 99);
-    const latest = await projectionDb.query<{ observed_at: Date }>(
-      'select observed_at from metrics_latest where service_id = $1',
-      [services[11]],
-    );
-    assert.equal(latest.rows[0]?.observed_at.getTime(), base + 1_499 * 1000 + 500, 'latest by observed_at');
+    await assertReconciled(services, events, before);
     assert.ok(
       ((await metricValue(restarted.url, 'pulse_projection_duplicates_total')) ?? 0) > 0,
       'the republished rows were seen and skipped',
@@ -300,7 +320,7 @@ describe('replicator: relay and projectors', () => {
     const services = Array.from({ length: 12 }, () => randomUUID());
     const base = Date.UTC(2026, 10, 23, 10, 0, 0);
     const events: OutboxEvent[] = [];
-    /** Events for every service, written as the write service would: 50 per transaction. */
+    /** Events for every service, 50 per transaction (as one batch request of 50 services would write them). */
     const write = async (count: number) => {
       const chunk = Array.from({ length: count }, (_, k) => {
         const i = events.length + k;
@@ -345,35 +365,7 @@ describe('replicator: relay and projectors', () => {
     await write(240);
     await waitApplied(before + events.length, 120_000);
 
-    assert.equal(await appliedCount(), before + events.length, 'each event applied once');
-    const { rows } = await projectionDb.query<{ samples: string; cpu_sum: number; cpu_max: number }>(
-      `select sum(samples) as samples, sum(cpu_usage_sum) as cpu_sum, max(cpu_usage_max) as cpu_max
-         from metrics_hourly where service_id = any($1::uuid[])`,
-      [services],
-    );
-    const samples = events.flatMap((e) => e.samples);
-    const [totals] = rows;
-    assert.ok(totals);
-    assert.equal(Number(totals.samples), samples.length, 'every sample counted once');
-    assert.equal(
-      totals.cpu_sum,
-      samples.reduce((sum, s) => sum + s.cpu_usage, 0),
-    );
-    assert.equal(totals.cpu_max, Math.max(...samples.map((s) => s.cpu_usage)));
-    const latest = await projectionDb.query<{ service_id: string; observed_at: Date }>(
-      'select service_id, observed_at from metrics_latest where service_id = any($1::uuid[])',
-      [services],
-    );
-    const newest = new Map<string, number>();
-    for (const event of events)
-      for (const sample of event.samples)
-        newest.set(
-          event.serviceId,
-          Math.max(newest.get(event.serviceId) ?? 0, Date.parse(sample.observed_at)),
-        );
-    assert.equal(latest.rows.length, services.length);
-    for (const row of latest.rows)
-      assert.equal(row.observed_at.getTime(), newest.get(row.service_id), `latest of ${row.service_id}`);
+    await assertReconciled(services, events, before);
   });
 
   it('dead-letters a poison event and keeps applying its partition', async () => {
