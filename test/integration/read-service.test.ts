@@ -16,7 +16,7 @@ import type { RunningService } from '../harness/services.js';
 import { suiteScope, testStack, type TestStack } from '../harness/testing.js';
 import { repoRoot } from '../harness/tools.js';
 import { waitFor } from '../harness/wait.js';
-import { startReplicator } from './support/pipeline.js';
+import { metricValue, startReplicator } from './support/pipeline.js';
 import {
   assertBadField,
   call,
@@ -481,6 +481,36 @@ describe('read service', () => {
         assert.equal(again.headers.get('etag'), first.headers.get('etag'));
         assert.match(String(again.headers.get('cache-control')), /no-cache/);
       }
+    });
+
+    it('sends a kept answer as the full request path sends it, counted under its route', async () => {
+      const path = `/services/${probe.id}/processes?sort=memory`;
+      const labels = { method: 'GET', route: '/api/v1/services/:id/processes', status_code: '200' };
+      const counts = async () => ({
+        requests: (await metricValue(cached.url, 'pulse_http_requests_total', labels)) ?? 0,
+        hits:
+          (await metricValue(cached.url, 'pulse_read_answer_cache_requests_total', { result: 'hit' })) ?? 0,
+      });
+      const first = await cget(path, alpha.keys.read);
+      assert.equal(outcome(first), 'miss');
+      const before = await counts();
+      const hits = [await cget(path, alpha.keys.read), await cget(path, alpha.keys.readWrite)];
+      for (const hit of hits) {
+        assert.equal(outcome(hit), 'hit');
+        assert.deepEqual(hit.body, first.body);
+        for (const header of ['content-type', 'content-length', 'etag', 'cache-control', 'vary']) {
+          assert.equal(hit.headers.get(header), first.headers.get(header), header);
+        }
+      }
+      assert.deepEqual(await counts(), { requests: before.requests + 2, hits: before.hits + 2 });
+      // A conditional GET of the kept answer still gets its 304.
+      const revalidated = await cget(path, alpha.keys.read, {
+        'If-None-Match': String(first.headers.get('etag')),
+        'Cache-Control': 'max-age=0',
+      });
+      assert.equal(revalidated.status, 304);
+      // A key without the read scope never gets the kept answer, once known to the process either.
+      for (let i = 0; i < 2; i++) assert.equal((await cget(path, alpha.keys.writeOnly)).status, 403);
     });
 
     it("never serves one tenant's cached answer to another asking the same URL", async () => {

@@ -73,6 +73,15 @@ export class ApiKeyAuthenticator {
     return principal;
   }
 
+  /**
+   * The principal of a key this process trusts right now (checked within the TTL), without asking
+   * the database; undefined for any other key, which `authenticate` then settles.
+   */
+  trusted(secret: string | undefined): Principal | undefined {
+    if (!secret || !this.cache) return undefined;
+    return this.cache.get(hashApiKey(secret).toString('hex'));
+  }
+
   /** Drops a revoked key from this process's memory at once. */
   forget(keyId: string): void {
     for (const [hash, principal] of this.cache?.entries() ?? []) {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import type { Express, Request } from 'express';
 import { z } from 'zod';
-import { badRequest, unprocessable, type FieldError } from './http.js';
+import { badRequest, unprocessable, type FieldError, type PreparedAnswer } from './http.js';
 
 type Method = 'get' | 'post' | 'put' | 'delete';
 
@@ -69,7 +69,7 @@ export function fieldErrors(error: z.ZodError, root?: string): FieldError[] {
   return error.issues.map((issue) => ({ field: fieldName(issue.path, root), message: issue.message }));
 }
 
-interface EncodedBody {
+export interface EncodedBody {
   bytes: Buffer;
   /** A weak validator of the bytes, so that a conditional GET of an unchanged answer gets 304. */
   etag: string;
@@ -83,7 +83,7 @@ interface EncodedBody {
  */
 const encodedBodies = new WeakMap<object, EncodedBody>();
 
-function encodeBody(body: unknown): EncodedBody {
+export function encodeBody(body: unknown): EncodedBody {
   const kept = typeof body === 'object' && body !== null ? encodedBodies.get(body) : undefined;
   if (kept) return kept;
   const bytes = Buffer.from(JSON.stringify(body), 'utf8');
@@ -126,17 +126,29 @@ export function mountRoutes<C>(
         context,
         req,
       });
-      for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
       if (result.body === undefined) {
-        res.status(result.status).end();
+        res
+          .set(result.headers ?? {})
+          .status(result.status)
+          .end();
         return;
       }
-      const { bytes, etag } = encodeBody(result.body);
+      const answer = prepareAnswer(expressPath, { ...result, body: result.body });
       // With the ETag set, express answers 304 to a matching If-None-Match and computes none itself.
-      res.status(result.status).setHeader('ETag', etag);
-      res.type('application/json; charset=utf-8').send(bytes);
+      res.status(answer.status).set(answer.headers).send(answer.body);
     });
   }
+}
+
+/** A route's answer with a body, ready to send: its headers, ETag and content type, its encoded body. */
+export function prepareAnswer(route: string, result: RouteResult & { body: unknown }): PreparedAnswer {
+  const { bytes, etag } = encodeBody(result.body);
+  return {
+    route,
+    status: result.status,
+    headers: { ...result.headers, ETag: etag, 'Content-Type': 'application/json; charset=utf-8' },
+    body: bytes,
+  };
 }
 
 /** The body of every error answer (RFC 9457), as the core error handler renders it. */

@@ -17,7 +17,13 @@
  * - The TTL counts from when the computation began, so an answer is never served more than the TTL
  *   after its data was read.
  */
-import type { RouteResult, RouteSpec } from '@pulse/core';
+import {
+  encodeBody,
+  prepareAnswer,
+  type PreparedAnswer,
+  type RouteResult,
+  type RouteSpec,
+} from '@pulse/core';
 import { LRUCache } from 'lru-cache';
 import { Counter, type Registry } from 'prom-client';
 import type { z } from 'zod';
@@ -94,6 +100,11 @@ export class AnswerCache<V> {
     }
   }
 
+  /** The kept answer for `key` while it is fresh; never waits for an in-flight one. */
+  peek(key: string): V | undefined {
+    return this.entries.get(key)?.value;
+  }
+
   get size(): number {
     return this.entries.size;
   }
@@ -121,12 +132,22 @@ type Route<C> = RouteSpec<z.ZodObject, z.ZodType, C>;
 /** Wraps a route so that its 200 answers are shared for a while; the identity when caching is off. */
 export type RouteCaching = <C extends CacheableContext>(route: Route<C>) => Route<C>;
 
+export interface AnswerCaching {
+  route: RouteCaching;
+  /**
+   * The answer kept for a tenant's GET of `url` (path and query string), ready to send as a hit;
+   * undefined when none is. The caller has authenticated the tenant's key with the read scope, and
+   * leaves to the routes a request that asks past the cache (see `asksPastCache`).
+   */
+  kept: (tenantId: string, url: string) => PreparedAnswer | undefined;
+}
+
 export interface AnswerCachingOptions {
   /** How long an answer is shared; 0 turns caching off. */
   ttlMs: number;
   maxEntries?: number;
-  /** Bounds the kept answers' total JSON length (about their bytes on the wire). */
-  maxJsonChars?: number;
+  /** Bounds the kept answers' total size as encoded JSON (their bodies' bytes on the wire). */
+  maxBodyBytes?: number;
   registry?: Registry;
 }
 
@@ -135,22 +156,37 @@ export interface AnswerCachingOptions {
  * bound the memory, so the total JSON size does too (a few times that in heap).
  */
 export const DEFAULT_MAX_ENTRIES = 2_000;
-export const DEFAULT_MAX_JSON_CHARS = 16 * 1024 * 1024;
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Whether a request must get an answer of its own: one with a read-your-writes position, or one
+ * asking past any cache as HTTP lets it (RFC 9111 5.2.1.4), e.g. a probe timing the pipeline's
+ * commit-to-visible latency, or an operator checking.
+ */
+export function asksPastCache(minPosition: unknown, cacheControl: string | undefined): boolean {
+  return minPosition !== undefined || /(^|,)\s*no-cache\s*(,|$)/i.test(cacheControl ?? '');
+}
+
+/** An answer kept with the route template it answered (what the request metrics label it). */
+interface KeptAnswer {
+  result: RouteResult;
+  route: string;
+}
 
 /** One cache for all the routes it wraps (the key holds the URL, so routes cannot collide). */
-export function answerCaching(options: AnswerCachingOptions): RouteCaching {
+export function answerCaching(options: AnswerCachingOptions): AnswerCaching {
   const { ttlMs } = options;
-  if (ttlMs <= 0) return (route) => route;
-  const cache = new AnswerCache<RouteResult>({
+  if (ttlMs <= 0) return { route: (route) => route, kept: () => undefined };
+  const cache = new AnswerCache<KeptAnswer>({
     ttlMs,
     maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
     maxSize: {
-      total: options.maxJsonChars ?? DEFAULT_MAX_JSON_CHARS,
-      // Only on a miss that is kept, once per key and TTL: cheap next to the queries it saves.
-      sizeOf: (result, key) =>
-        key.length + (result.body === undefined ? 0 : JSON.stringify(result.body).length),
+      total: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      // The encoding is done once per answer (see encodeBody) and sent to every request it serves.
+      sizeOf: ({ result }, key) =>
+        key.length + (result.body === undefined ? 0 : encodeBody(result.body).bytes.length),
     },
-    keep: (result) => result.status === 200,
+    keep: ({ result }) => result.status === 200,
   });
   const answers = options.registry
     ? new Counter({
@@ -160,31 +196,45 @@ export function answerCaching(options: AnswerCachingOptions): RouteCaching {
         registers: [options.registry],
       })
     : undefined;
+  const keyOf = (tenantId: string, url: string) => `${tenantId} ${url}`;
   const note =
     ` (shared per tenant and URL for up to ${ttlMs} ms, so up to that much older than the projection;` +
     ` ${CACHE_HEADER}: hit|miss says which; a request with ${MIN_POSITION_HEADER} or` +
     ` Cache-Control: no-cache gets a fresh one)`;
 
-  return (route) => ({
-    ...route,
-    responses: Object.fromEntries(
-      Object.entries(route.responses).map(([status, response]) => [
-        status,
-        status === '200' ? { ...response, description: response.description + note } : response,
-      ]),
-    ),
-    handler: async (input) => {
-      const { principal, minPosition } = input.context;
-      // A client may ask past the shared answer as HTTP lets it ask past any cache (RFC 9111
-      // 5.2.1.4): a probe timing the pipeline's commit-to-visible latency, or an operator checking.
-      const noCache = /(^|,)\s*no-cache\s*(,|$)/i.test(input.req.get('cache-control') ?? '');
-      const { value, outcome } = await cache.get(
-        `${principal.tenantId} ${input.req.originalUrl}`,
-        () => route.handler(input),
-        { bypass: minPosition !== undefined || noCache },
-      );
-      answers?.inc({ result: outcome });
-      return { ...value, headers: { ...value.headers, [CACHE_HEADER]: outcome } };
+  return {
+    route: (route) => ({
+      ...route,
+      responses: Object.fromEntries(
+        Object.entries(route.responses).map(([status, response]) => [
+          status,
+          status === '200' ? { ...response, description: response.description + note } : response,
+        ]),
+      ),
+      handler: async (input) => {
+        const { req, context } = input;
+        const { value, outcome } = await cache.get(
+          keyOf(context.principal.tenantId, req.originalUrl),
+          async () => ({
+            result: await route.handler(input),
+            route: (req.route as { path: string }).path,
+          }),
+          { bypass: asksPastCache(context.minPosition, req.get('cache-control')) },
+        );
+        answers?.inc({ result: outcome });
+        return { ...value.result, headers: { ...value.result.headers, [CACHE_HEADER]: outcome } };
+      },
+    }),
+    kept: (tenantId, url) => {
+      const kept = cache.peek(keyOf(tenantId, url));
+      if (!kept) return undefined;
+      answers?.inc({ result: 'hit' });
+      const { result } = kept;
+      return prepareAnswer(kept.route, {
+        status: result.status,
+        body: result.body,
+        headers: { ...result.headers, [CACHE_HEADER]: 'hit' },
+      });
     },
-  });
+  };
 }

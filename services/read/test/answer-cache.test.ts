@@ -62,6 +62,21 @@ describe('answer cache', () => {
     assert.equal(compute.calls, 2);
   });
 
+  it('peeks at a kept answer only while it is fresh, never at one in flight', async () => {
+    const clock = fakeClock();
+    const cache = cacheOf(clock);
+    const slow = deferred<string>();
+    const pending = cache.get('k', () => slow.promise);
+    assert.equal(cache.peek('k'), undefined, 'in flight');
+    slow.resolve('v1');
+    await pending;
+    assert.equal(cache.peek('k'), 'v1');
+    clock.advance(TTL + 1);
+    assert.equal(cache.peek('k'), undefined, 'expired');
+    await cache.get('e', counted('error'));
+    assert.equal(cache.peek('e'), undefined, 'not kept');
+  });
+
   it('counts the TTL from when the computation began', async () => {
     const clock = fakeClock();
     const cache = cacheOf(clock);
@@ -197,7 +212,11 @@ describe('answer caching of routes', () => {
   ): RouteInput<never, never, Context> =>
     ({
       context: { principal: { tenantId }, minPosition },
-      req: { originalUrl: url, get: (name: string) => headers[name.toLowerCase()] } as unknown as Request,
+      req: {
+        originalUrl: url,
+        route: { path: '/api/v1/things' },
+        get: (name: string) => headers[name.toLowerCase()],
+      } as unknown as Request,
     }) as RouteInput<never, never, Context>;
   const ok = (tenant: string): RouteResult => ({
     status: 200,
@@ -207,12 +226,12 @@ describe('answer caching of routes', () => {
 
   it('is the identity with a TTL of 0', () => {
     const { route } = routeAnswering(ok);
-    assert.equal(answerCaching({ ttlMs: 0 })(route), route);
+    assert.equal(answerCaching({ ttlMs: 0 }).route(route), route);
   });
 
   it('keys by tenant and full URL, and says hit or miss in a header', async () => {
     const { route, calls } = routeAnswering(ok);
-    const cached = answerCaching({ ttlMs: 60_000 })(route);
+    const cached = answerCaching({ ttlMs: 60_000 }).route(route);
     const first = await cached.handler(input('t1', '/api/v1/things?a=1'));
     assert.deepEqual(first, {
       status: 200,
@@ -231,7 +250,7 @@ describe('answer caching of routes', () => {
 
   it('bypasses the kept answer for a request with a minimum position', async () => {
     const { route, calls } = routeAnswering(ok);
-    const cached = answerCaching({ ttlMs: 60_000 })(route);
+    const cached = answerCaching({ ttlMs: 60_000 }).route(route);
     await cached.handler(input('t1', '/api/v1/things'));
     const waited = await cached.handler(input('t1', '/api/v1/things', { txid: '1', events: 1 }));
     assert.equal(waited.headers?.[CACHE_HEADER], 'miss');
@@ -240,7 +259,7 @@ describe('answer caching of routes', () => {
 
   it('bypasses the kept answer for a request with Cache-Control: no-cache, and only that directive', async () => {
     const { route, calls } = routeAnswering(ok);
-    const cached = answerCaching({ ttlMs: 60_000 })(route);
+    const cached = answerCaching({ ttlMs: 60_000 }).route(route);
     await cached.handler(input('t1', '/api/v1/things'));
     const asked = async (cacheControl: string) =>
       (await cached.handler(input('t1', '/api/v1/things', undefined, { 'cache-control': cacheControl })))
@@ -252,9 +271,29 @@ describe('answer caching of routes', () => {
     assert.equal(calls(), 3);
   });
 
+  it('hands out a kept answer ready to send, as a hit under its route, and nothing else', async () => {
+    const { route, calls } = routeAnswering(ok);
+    const caching = answerCaching({ ttlMs: 60_000 });
+    const cached = caching.route(route);
+    assert.equal(caching.kept('t1', '/api/v1/things?a=1'), undefined, 'nothing computed yet');
+    const first = await cached.handler(input('t1', '/api/v1/things?a=1'));
+    const kept = caching.kept('t1', '/api/v1/things?a=1');
+    assert.ok(kept);
+    assert.equal(kept.route, '/api/v1/things');
+    assert.equal(kept.status, 200);
+    assert.deepEqual(JSON.parse(kept.body.toString('utf8')), first.body);
+    assert.equal(kept.headers['Cache-Control'], 'no-cache');
+    assert.equal(kept.headers[CACHE_HEADER], 'hit');
+    assert.equal(kept.headers['Content-Type'], 'application/json; charset=utf-8');
+    assert.match(String(kept.headers.ETag), /^W\/"/);
+    assert.equal(caching.kept('t2', '/api/v1/things?a=1'), undefined, "another tenant's");
+    assert.equal(caching.kept('t1', '/api/v1/things?a=2'), undefined, 'another query');
+    assert.equal(calls(), 1);
+  });
+
   it('keeps only 200 answers', async () => {
     const { route, calls } = routeAnswering(() => ({ status: 202, body: {} }));
-    const cached = answerCaching({ ttlMs: 60_000 })(route);
+    const cached = answerCaching({ ttlMs: 60_000 }).route(route);
     await cached.handler(input('t1', '/api/v1/things'));
     assert.equal((await cached.handler(input('t1', '/api/v1/things'))).headers?.[CACHE_HEADER], 'miss');
     assert.equal(calls(), 2);
@@ -262,7 +301,7 @@ describe('answer caching of routes', () => {
 
   it('documents the bounded staleness on the 200 answer', () => {
     const { route } = routeAnswering(ok);
-    const cached = answerCaching({ ttlMs: 1_500 })(route);
+    const cached = answerCaching({ ttlMs: 1_500 }).route(route);
     assert.match(String(cached.responses[200]?.description), /^The things \(.*1500 ms.*X-Pulse-Cache/);
     assert.equal(cached.responses[404]?.description, 'None');
   });

@@ -83,8 +83,18 @@ export async function scalar(db: pg.ClientBase, sql: string, params: unknown[] =
   return Number(rows[0]?.n ?? 0);
 }
 
-export async function metricValue(url: string, name: string): Promise<number | undefined> {
+export async function metricValue(
+  url: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number | undefined> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  const pairs = Object.entries(labels).map(([label, value]) => `${label}="${value}"`);
+  const line = text
+    .split('\n')
+    .find(
+      (l) =>
+        (l.startsWith(`${name} `) || l.startsWith(`${name}{`)) && pairs.every((pair) => l.includes(pair)),
+    );
   return line ? Number(line.split(' ').at(-1)) : undefined;
 }
