@@ -135,7 +135,7 @@ export function createHttpApp(options: AppOptions): HttpApp {
     app,
     listener: shortcut
       ? (req, res) => {
-          const answer = shortcut(req);
+          const answer = takeShortcut(shortcut, req, logger);
           if (!answer) {
             app(req, res);
             return;
@@ -149,6 +149,20 @@ export function createHttpApp(options: AppOptions): HttpApp {
       draining = true;
     },
   };
+}
+
+/** A shortcut that fails leaves the request to the app, which answers it or renders the error. */
+function takeShortcut(
+  shortcut: NonNullable<AppOptions['shortcut']>,
+  req: IncomingMessage,
+  logger: Logger,
+): PreparedAnswer | undefined {
+  try {
+    return shortcut(req);
+  } catch (error) {
+    logger.warn({ err: error, method: req.method, url: req.url }, 'shortcut failed; the app answers');
+    return undefined;
+  }
 }
 
 function traceAndMeasure(telemetry: Telemetry): RequestHandler {
