@@ -11,7 +11,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Telemetry } from './telemetry.js';
 
@@ -167,15 +167,17 @@ function takeShortcut(
 
 function traceAndMeasure(telemetry: Telemetry): RequestHandler {
   return (req, res, next) => {
-    // The route template, not the path, so that ids do not explode the label cardinality.
-    const active = measure(
-      telemetry,
-      req,
-      res,
-      () => (req.route as { path?: string } | undefined)?.path ?? 'unmatched',
-    );
+    const active = measure(telemetry, req, res, () => routeTemplateOf(req));
     context.with(active, next);
   };
+}
+
+/**
+ * The template of the route Express matched (`/api/v1/services/:id`), 'unmatched' before or without
+ * one: what request metrics label a request with, so that ids do not explode the label cardinality.
+ */
+export function routeTemplateOf(req: Request): string {
+  return (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
 }
 
 /**

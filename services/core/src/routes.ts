@@ -133,7 +133,7 @@ export function mountRoutes<C>(
           .end();
         return;
       }
-      const answer = prepareAnswer(expressPath, { ...result, body: result.body });
+      const answer = prepareAnswer(expressPath, result);
       // With the ETag set, express answers 304 to a matching If-None-Match and computes none itself.
       res.status(answer.status).set(answer.headers).send(answer.body);
     });
@@ -141,7 +141,7 @@ export function mountRoutes<C>(
 }
 
 /** A route's answer with a body, ready to send: its headers, ETag and content type, its encoded body. */
-export function prepareAnswer(route: string, result: RouteResult & { body: unknown }): PreparedAnswer {
+export function prepareAnswer(route: string, result: RouteResult): PreparedAnswer {
   const { bytes, etag } = encodeBody(result.body);
   return {
     route,

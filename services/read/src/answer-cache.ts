@@ -20,6 +20,7 @@
 import {
   encodeBody,
   prepareAnswer,
+  routeTemplateOf,
   type PreparedAnswer,
   type RouteResult,
   type RouteSpec,
@@ -171,6 +172,8 @@ export function asksPastCache(minPosition: unknown, cacheControl: string | undef
 interface KeptAnswer {
   result: RouteResult;
   route: string;
+  /** The hit as sent, built on the first hit: the same for every hit while the answer is kept. */
+  hit?: PreparedAnswer;
 }
 
 /** One cache for all the routes it wraps (the key holds the URL, so routes cannot collide). */
@@ -217,7 +220,7 @@ export function answerCaching(options: AnswerCachingOptions): AnswerCaching {
           keyOf(context.principal.tenantId, req.originalUrl),
           async () => ({
             result: await route.handler(input),
-            route: (req.route as { path: string }).path,
+            route: routeTemplateOf(req),
           }),
           { bypass: asksPastCache(context.minPosition, req.get('cache-control')) },
         );
@@ -230,11 +233,11 @@ export function answerCaching(options: AnswerCachingOptions): AnswerCaching {
       if (!kept) return undefined;
       answers?.inc({ result: 'hit' });
       const { result } = kept;
-      return prepareAnswer(kept.route, {
-        status: result.status,
-        body: result.body,
+      kept.hit ??= prepareAnswer(kept.route, {
+        ...result,
         headers: { ...result.headers, [CACHE_HEADER]: 'hit' },
       });
+      return kept.hit;
     },
   };
 }

@@ -286,6 +286,7 @@ describe('answer caching of routes', () => {
     assert.equal(kept.headers[CACHE_HEADER], 'hit');
     assert.equal(kept.headers['Content-Type'], 'application/json; charset=utf-8');
     assert.match(String(kept.headers.ETag), /^W\/"/);
+    assert.equal(caching.kept('t1', '/api/v1/things?a=1'), kept, 'prepared once for all its hits');
     assert.equal(caching.kept('t2', '/api/v1/things?a=1'), undefined, "another tenant's");
     assert.equal(caching.kept('t1', '/api/v1/things?a=2'), undefined, 'another query');
     assert.equal(calls(), 1);
