@@ -498,7 +498,15 @@ describe('read service', () => {
       for (const hit of hits) {
         assert.equal(outcome(hit), 'hit');
         assert.deepEqual(hit.body, first.body);
-        for (const header of ['content-type', 'content-length', 'etag', 'cache-control', 'vary']) {
+        const headers = [
+          'content-type',
+          'content-length',
+          'content-encoding',
+          'etag',
+          'cache-control',
+          'vary',
+        ];
+        for (const header of headers) {
           assert.equal(hit.headers.get(header), first.headers.get(header), header);
         }
       }
@@ -511,6 +519,30 @@ describe('read service', () => {
       assert.equal(revalidated.status, 304);
       // A key without the read scope never gets the kept answer, once known to the process either.
       for (let i = 0; i < 2; i++) assert.equal((await cget(path, alpha.keys.writeOnly)).status, 403);
+    });
+
+    it('sends the dashboard gzipped, missed or kept, to a client that accepts gzip', async () => {
+      const encodings = async (acceptEncoding: string) => {
+        const replies = [];
+        for (const expected of ['miss', 'hit']) {
+          const reply = await cget('/dashboard', alpha.keys.read, {
+            'Accept-Encoding': acceptEncoding,
+            'Cache-Control': expected === 'miss' ? 'no-cache' : 'max-age=0',
+          });
+          assert.equal(outcome(reply), expected);
+          assert.match(String(reply.headers.get('vary')), /Accept-Encoding/);
+          replies.push(reply);
+        }
+        return replies;
+      };
+      const gzipped = await encodings('gzip, deflate');
+      const plain = await encodings('identity');
+      for (const reply of gzipped) assert.equal(reply.headers.get('content-encoding'), 'gzip');
+      for (const reply of plain) assert.equal(reply.headers.get('content-encoding'), null);
+      // fetch decompressed it: a kept answer is the answer it kept, however encoded on the wire.
+      for (const [miss, hit] of [gzipped, plain]) assert.deepEqual(hit?.body, miss?.body);
+      const bytes = (reply: Reply | undefined) => Number(reply?.headers.get('content-length'));
+      assert.ok(bytes(gzipped[1]) < bytes(plain[1]) / 2, `${bytes(gzipped[1])} of ${bytes(plain[1])} bytes`);
     });
 
     it("never serves one tenant's cached answer to another asking the same URL", async () => {

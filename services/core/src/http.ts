@@ -13,6 +13,7 @@ import {
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { contentFor } from './compression.js';
 import type { Telemetry } from './telemetry.js';
 
 export interface FieldError {
@@ -68,12 +69,13 @@ export interface AppOptions {
   shortcut?: (req: IncomingMessage) => PreparedAnswer | undefined;
 }
 
-/** A complete answer known before routing. */
+/** A complete answer, sent gzipped to clients that accept it (see compression.ts). */
 export interface PreparedAnswer {
   /** The route template it answers, the label the request metrics give it. */
   route: string;
   status: number;
   headers: Record<string, string>;
+  /** As it is; its gzip is made once, when a client first accepts one. */
   body: Buffer;
 }
 
@@ -141,8 +143,13 @@ export function createHttpApp(options: AppOptions): HttpApp {
             return;
           }
           measure(telemetry, req, res, () => answer.route);
-          res.writeHead(answer.status, { ...answer.headers, 'Content-Length': String(answer.body.length) });
-          res.end(answer.body);
+          const content = contentFor(req, answer.body);
+          res.writeHead(answer.status, {
+            ...answer.headers,
+            ...content.headers,
+            'Content-Length': String(content.bytes.length),
+          });
+          res.end(content.bytes);
         }
       : app,
     markDraining: () => {

@@ -8,3 +8,4 @@ export * from './http.js';
 export * from './auth.js';
 export * from './routes.js';
 export * from './migrate.js';
+export * from './compression.js';

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import type { Express, Request } from 'express';
 import { z } from 'zod';
+import { compressible, contentFor, varyOnEncoding } from './compression.js';
 import { badRequest, unprocessable, type FieldError, type PreparedAnswer } from './http.js';
 
 type Method = 'get' | 'post' | 'put' | 'delete';
@@ -134,8 +135,9 @@ export function mountRoutes<C>(
         return;
       }
       const answer = prepareAnswer(expressPath, result);
+      const content = contentFor(req, answer.body);
       // With the ETag set, express answers 304 to a matching If-None-Match and computes none itself.
-      res.status(answer.status).set(answer.headers).send(answer.body);
+      res.status(answer.status).set(answer.headers).set(content.headers).send(content.bytes);
     });
   }
 }
@@ -143,12 +145,13 @@ export function mountRoutes<C>(
 /** A route's answer with a body, ready to send: its headers, ETag and content type, its encoded body. */
 export function prepareAnswer(route: string, result: RouteResult): PreparedAnswer {
   const { bytes, etag } = encodeBody(result.body);
-  return {
-    route,
-    status: result.status,
-    headers: { ...result.headers, ETag: etag, 'Content-Type': 'application/json; charset=utf-8' },
-    body: bytes,
+  const headers: Record<string, string> = {
+    ...result.headers,
+    ETag: etag,
+    'Content-Type': 'application/json; charset=utf-8',
   };
+  if (compressible(bytes)) headers.Vary = varyOnEncoding(headers.Vary);
+  return { route, status: result.status, headers, body: bytes };
 }
 
 /** The body of every error answer (RFC 9457), as the core error handler renders it. */

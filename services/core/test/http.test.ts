@@ -3,9 +3,12 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { createHttpApp, type PreparedAnswer } from '../src/http.js';
 import { createLogger } from '../src/logger.js';
+import { prepareAnswer } from '../src/routes.js';
 import { createTelemetry } from '../src/telemetry.js';
+import { rawGet } from './raw-get.js';
 
 describe('createHttpApp shortcut', () => {
   const telemetry = createTelemetry('http-test');
@@ -15,6 +18,11 @@ describe('createHttpApp shortcut', () => {
     headers: { 'Content-Type': 'application/json; charset=utf-8', 'X-Kept': 'yes' },
     body: Buffer.from('{"kept":true}'),
   };
+  const large = prepareAnswer('/things/:id', {
+    status: 200,
+    body: { things: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `thing ${i}` })) },
+    headers: { Vary: 'X-API-Key' },
+  });
   let url = '';
   const server = createServer(
     createHttpApp({
@@ -30,6 +38,7 @@ describe('createHttpApp shortcut', () => {
       },
       shortcut: (req) => {
         if (req.url === '/things/kept') return kept;
+        if (req.url === '/things/large') return large;
         if (req.url === '/things/broken') throw new Error('shortcut bug');
         return undefined;
       },
@@ -61,6 +70,19 @@ describe('createHttpApp shortcut', () => {
     assert.equal(response.headers.get('content-length'), String(kept.body.length));
     assert.deepEqual(await response.json(), { kept: true });
     assert.equal(await requestsOf('/things/:id'), before + 1);
+  });
+
+  it('sends a large prepared answer gzipped to a client that accepts it, as it is to one that does not', async () => {
+    const gzipped = await rawGet(`${url}/things/large`, { 'Accept-Encoding': 'gzip' });
+    assert.equal(gzipped.headers['content-encoding'], 'gzip');
+    assert.equal(gzipped.headers['content-length'], String(gzipped.body.length));
+    assert.equal(gzipped.headers.vary, 'X-API-Key, Accept-Encoding');
+    assert.deepEqual(gunzipSync(gzipped.body), large.body);
+    assert.ok(gzipped.body.length < large.body.length / 2);
+    const plain = await rawGet(`${url}/things/large`);
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.equal(plain.headers.vary, 'X-API-Key, Accept-Encoding');
+    assert.deepEqual(plain.body, large.body);
   });
 
   it('leaves a request it does not answer to the app', async () => {

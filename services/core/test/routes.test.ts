@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import express from 'express';
 import { z } from 'zod';
 import { fieldErrors, fieldName, mountRoutes, routeBuilder } from '../src/routes.js';
+import { rawGet } from './raw-get.js';
 
 describe('fieldName', () => {
   it('addresses a field the way the client wrote it', () => {
@@ -47,7 +49,11 @@ describe('mountRoutes answers', () => {
     // fetch sends `Cache-Control: no-cache` with a conditional request unless told otherwise.
     const get = (headers: Record<string, string> = {}) =>
       fetch(`http://127.0.0.1:${port}/answer`, { headers: { 'Cache-Control': 'max-age=0', ...headers } });
-    return { get, close: () => new Promise((resolve) => server.close(resolve)) };
+    return {
+      get,
+      raw: (headers?: Record<string, string>) => rawGet(`http://127.0.0.1:${port}/answer`, headers),
+      close: () => new Promise((resolve) => server.close(resolve)),
+    };
   };
 
   it('sends JSON with an ETag that a conditional GET of the same answer matches with 304', async () => {
@@ -82,6 +88,29 @@ describe('mountRoutes answers', () => {
       assert.equal(changed.status, 200);
       assert.notEqual(changed.headers.get('etag'), first.headers.get('etag'));
       assert.deepEqual(await changed.json(), { cpu: 2 });
+    } finally {
+      await close();
+    }
+  });
+
+  it('gzips a large answer for a client that accepts it, with the same ETag, and still answers 304', async () => {
+    const shared = { services: Array.from({ length: 100 }, (_, i) => ({ id: `service-${i}`, cpu: i / 3 })) };
+    const { raw, close } = await answers(() => shared);
+    try {
+      const plain = await raw();
+      assert.equal(plain.headers['content-encoding'], undefined);
+      assert.equal(plain.headers.vary, 'Accept-Encoding');
+      const gzipped = await raw({ 'Accept-Encoding': 'gzip, deflate' });
+      assert.equal(gzipped.headers['content-encoding'], 'gzip');
+      assert.equal(gzipped.headers.vary, 'Accept-Encoding');
+      assert.equal(gzipped.headers.etag, plain.headers.etag);
+      assert.deepEqual(gunzipSync(gzipped.body), plain.body);
+      const conditional = await raw({
+        'Accept-Encoding': 'gzip',
+        'If-None-Match': String(plain.headers.etag),
+      });
+      assert.equal(conditional.status, 304);
+      assert.equal(conditional.body.length, 0);
     } finally {
       await close();
     }
