@@ -397,16 +397,18 @@ describe('write service', () => {
     });
 
     /**
-     * Holds the service's row so that the first commands (one per group slot, two by default) wait
-     * inside their transactions, sends the rest while they wait, and releases the row once all of
+     * Holds the services' rows so that the first commands (one per group slot, two by default) wait
+     * inside their transactions, sends the rest while they wait, and releases the rows once all of
      * those are queued: the queued commands then commit as one group.
      */
-    const sendWhileGroupsWait = async (serviceId: string, send: () => Promise<Reply>[]) => {
+    const sendWhileGroupsWait = async (serviceIds: string | string[], send: () => Promise<Reply>[]) => {
       const blocker = await db.connect();
       let replies: Promise<Reply[]> | undefined;
       try {
         await blocker.query('begin');
-        await blocker.query('select 1 from services where id = $1 for update', [serviceId]);
+        await blocker.query('select 1 from services where id = any($1::uuid[]) for update', [
+          [serviceIds].flat(),
+        ]);
         const sent = send();
         replies = Promise.all(sent);
         const waiting = async () => {
@@ -433,6 +435,27 @@ describe('write service', () => {
         assert.equal((await eventsOf(position.txid)).length, position.events, `position ${position.txid}`);
       }
     };
+    /**
+     * Checks that every command of `sendWhileGroupsWait` was accepted, the two that waited alone and
+     * the rest in one group, with exact positions; returns the transactions' txids.
+     */
+    const assertGroupedBehindTwo = async (replies: Reply[], groupSize: number) => {
+      assert.deepEqual(
+        replies.map((r) => r.status),
+        Array(replies.length).fill(202),
+      );
+      const perTransaction = new Map<string, number>();
+      for (const reply of replies) {
+        const { txid } = positionOf(reply.body.position);
+        perTransaction.set(txid, (perTransaction.get(txid) ?? 0) + 1);
+      }
+      assert.deepEqual(
+        [...perTransaction.values()].sort((a, b) => a - b),
+        [1, 1, groupSize],
+      );
+      await assertPositionsExact(replies);
+      return [...perTransaction.keys()];
+    };
 
     it('commits concurrent small commands together, each position covering its whole transaction', async () => {
       const serviceId = await register(writerA, 'grouped');
@@ -451,24 +474,89 @@ describe('write service', () => {
               }),
         ),
       );
-      assert.deepEqual(
-        replies.map((r) => r.status),
-        Array(20).fill(202),
-      );
-      const perTransaction = new Map<string, number>();
-      for (const reply of replies) {
-        const { txid } = positionOf(reply.body.position);
-        perTransaction.set(txid, (perTransaction.get(txid) ?? 0) + 1);
-      }
-      assert.deepEqual(
-        [...perTransaction.values()].sort((a, b) => a - b),
-        [1, 1, 18],
-      );
-      await assertPositionsExact(replies);
+      await assertGroupedBehindTwo(replies, 18);
       const now = await counts(tenantA);
       assert.equal(Number(now.outbox) - Number(before.outbox), 20);
       assert.equal(Number(now.system) - Number(before.system), 16);
       assert.equal(Number(now.idempotency) - Number(before.idempotency), 20);
+    });
+
+    it("merges a group's samples and heartbeats, of two tenants, into one statement of each kind", async () => {
+      const serviceId = await register(writerA, 'merged');
+      const otherTenantService = await register(writerB, 'merged-b');
+      const [beforeA, beforeB] = [await counts(tenantA), await counts(tenantB)];
+      const base = Date.now() - 240_000;
+      const twice = new Date(base - 1000).toISOString();
+      const now = Date.now();
+      const soon = (seconds: number) => new Date(now + seconds * 1000).toISOString();
+      const replies = await sendWhileGroupsWait([serviceId, otherTenantService], () => [
+        ...Array.from({ length: 6 }, (_, i) =>
+          api('POST', '/metrics/system', {
+            key: writerA,
+            body: sample(serviceId, { observed_at: new Date(base - i).toISOString() }),
+          }),
+        ),
+        // The same sample twice, with different values: one is stored, and its event says which.
+        ...[10, 20].map((cpu) =>
+          api('POST', '/metrics/system', {
+            key: writerA,
+            body: sample(serviceId, { observed_at: twice, cpu_usage: cpu }),
+          }),
+        ),
+        // Heartbeats out of order: the service keeps the latest, not the last applied.
+        ...[30, 90, 60].map((seconds) =>
+          api('POST', `/services/${serviceId}/heartbeats`, {
+            key: writerA,
+            body: { observed_at: soon(seconds) },
+          }),
+        ),
+        api('POST', '/metrics/system', {
+          key: writerB,
+          body: sample(otherTenantService, { observed_at: new Date(base).toISOString() }),
+        }),
+        api('POST', `/services/${otherTenantService}/heartbeats`, {
+          key: writerB,
+          body: { observed_at: soon(45) },
+        }),
+      ]);
+      const txids = await assertGroupedBehindTwo(replies, 11);
+      const [nowA, nowB] = [await counts(tenantA), await counts(tenantB)];
+      assert.equal(Number(nowA.system) - Number(beforeA.system), 7);
+      assert.equal(Number(nowA.outbox) - Number(beforeA.outbox), 10);
+      assert.equal(Number(nowB.system) - Number(beforeB.system), 1);
+      assert.equal(Number(nowB.outbox) - Number(beforeB.outbox), 2);
+      const heartbeats = await db.query<{ id: string; last_heartbeat_at: Date }>(
+        'select id, last_heartbeat_at from services where id = any($1::uuid[])',
+        [[serviceId, otherTenantService]],
+      );
+      assert.deepEqual(
+        Object.fromEntries(heartbeats.rows.map((row) => [row.id, row.last_heartbeat_at.toISOString()])),
+        { [serviceId]: soon(90), [otherTenantService]: soon(45) },
+      );
+      const { rows } = await db.query<{ cpu_usage: number }>(
+        'select cpu_usage from system_metrics where service_id = $1 and observed_at = $2',
+        [serviceId, twice],
+      );
+      const stored = onlyRow(rows).cpu_usage;
+      const events = (await Promise.all(txids.map(eventsOf))).flat();
+      type Samples = { samples: { observed_at: string; cpu_usage: number }[] };
+      const ofTwice = events.filter(
+        (event) =>
+          event.type === 'metrics.system.recorded' &&
+          Date.parse((event.payload as Samples).samples[0]?.observed_at ?? '') === Date.parse(twice),
+      );
+      assert.equal(ofTwice.length, 1, 'one event for the sample sent twice');
+      assert.equal((ofTwice[0]?.payload as Samples).samples[0]?.cpu_usage, stored);
+      assert.deepEqual(
+        events
+          .filter((event) => event.tenant_id === tenantB)
+          .map((event) => [event.type, event.aggregate_id])
+          .sort(),
+        [
+          ['metrics.system.recorded', otherTenantService],
+          ['service.heartbeat', otherTenantService],
+        ],
+      );
     });
 
     it('gives each command of a failed group its own answer: a 404 and a repeated key change nothing else', async () => {
@@ -485,16 +573,20 @@ describe('write service', () => {
           }),
         ),
         api('POST', '/metrics/system', { key: writerA, body: sample(randomUUID()) }),
+        // Another tenant's service: in a merged insert too, a key reaches only its own tenant's.
+        api('POST', '/metrics/system', { key: writerB, body: sample(serviceId) }),
         ...[1, 2, 3].map(() =>
           api('POST', '/metrics/system', { key: writerA, body: repeatedBody, headers: repeated }),
         ),
       ]);
       assert.deepEqual(
         replies.map((r) => r.status),
-        [...Array<number>(12).fill(202), 404, 202, 202, 202],
+        [...Array<number>(12).fill(202), 404, 404, 202, 202, 202],
       );
-      assert.equal((replies[12]?.body.errors as { field: string }[])[0]?.field, 'service_id');
-      const repeats = replies.slice(13);
+      for (const refused of replies.slice(12, 14)) {
+        assert.equal((refused.body.errors as { field: string }[])[0]?.field, 'service_id');
+      }
+      const repeats = replies.slice(14);
       assert.equal(new Set(repeats.map((r) => r.body.position)).size, 1, 'one answer for the repeated key');
       assert.equal(repeats.filter((r) => r.headers.get('idempotent-replayed') === 'true').length, 2);
       await assertPositionsExact(replies.filter((r) => r.status === 202));

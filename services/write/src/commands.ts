@@ -5,8 +5,10 @@
  *
  * Small commands that arrive while others are committing share a transaction (group commit): one
  * BEGIN, one outbox statement and one COMMIT, with its WAL flush, for the whole group instead of
- * for each. A group never changes an answer: when any of its commands fails or finds its key
- * taken, the group rolls back and each of its commands runs again in a transaction of its own.
+ * for each. Commands of one kind that can run merged (a `CommandKind`, e.g. single samples) also
+ * share their statements: a group of 64 single-sample POSTs inserts its samples in one statement,
+ * not in 64 round trips. A group never changes an answer: when any of its commands fails or finds
+ * its key taken, the group rolls back and each of its commands runs again in a transaction of its own.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
@@ -58,6 +60,61 @@ export interface CommandDeps {
 
 export type Command = (tx: Queryable) => Promise<CommandOutcome>;
 
+/**
+ * How commands of one kind run together: `runMany` gets the inputs of a transaction's commands of
+ * this kind in their order and returns their outcomes in the same order, each the outcome its
+ * command would have had running alone after the ones before it. A failure fails them all.
+ */
+export interface CommandKind<I> {
+  runMany(tx: Queryable, inputs: I[]): Promise<CommandOutcome[]>;
+}
+
+/** A command as its kind and input, so that it can run merged with others of its kind. */
+export interface Work {
+  kind: CommandKind<unknown>;
+  input: unknown;
+}
+
+export function work<I>(kind: CommandKind<I>, input: I): Work {
+  return { kind, input };
+}
+
+/** Commands that merge with nothing: each runs its own statements, one after the other. */
+const ONE_BY_ONE: CommandKind<Command> = {
+  runMany: async (tx, commands) => {
+    const outcomes: CommandOutcome[] = [];
+    for (const command of commands) outcomes.push(await command(tx));
+    return outcomes;
+  },
+};
+
+const asWork = (command: Command | Work): Work =>
+  typeof command === 'function' ? work(ONE_BY_ONE, command) : command;
+
+/** Runs the works, each kind's in one `runMany`, and returns their outcomes in the works' order. */
+async function runWorks(tx: Queryable, works: Work[]): Promise<CommandOutcome[]> {
+  const indexesOfKind = new Map<CommandKind<unknown>, number[]>();
+  works.forEach(({ kind }, index) => {
+    const indexes = indexesOfKind.get(kind);
+    if (indexes) indexes.push(index);
+    else indexesOfKind.set(kind, [index]);
+  });
+  const outcomes: CommandOutcome[] = [];
+  for (const [kind, indexes] of indexesOfKind) {
+    const kindOutcomes = await kind.runMany(
+      tx,
+      indexes.map((index) => works[index]?.input),
+    );
+    if (kindOutcomes.length !== indexes.length) {
+      throw new Error(
+        `a command kind answered ${kindOutcomes.length} outcomes for ${indexes.length} commands`,
+      );
+    }
+    indexes.forEach((index, i) => (outcomes[index] = kindOutcomes[i] as CommandOutcome));
+  }
+  return outcomes;
+}
+
 export function requestFingerprint(method: string, path: string, body: unknown): string {
   return `${method} ${path}\n${JSON.stringify(body ?? null)}`;
 }
@@ -68,10 +125,10 @@ interface Prepared {
   key: string;
   requestHash: Buffer;
   traceparent: string | null;
-  run: Command;
+  work: Work;
 }
 
-function prepare(request: CommandRequest, run: Command): Prepared {
+function prepare(request: CommandRequest, work: Work): Prepared {
   return {
     tenantId: request.tenantId,
     // Without a client key the command still gets one, made here once and reused by every retry:
@@ -79,7 +136,7 @@ function prepare(request: CommandRequest, run: Command): Prepared {
     key: request.idempotencyKey ?? `auto:${randomUUID()}`,
     requestHash: createHash('sha256').update(request.fingerprint).digest(),
     traceparent: currentTraceparent(),
-    run,
+    work,
   };
 }
 
@@ -98,12 +155,15 @@ async function commitTogether<C extends Prepared>(
   const results = await withTransaction(
     deps.pool,
     async (tx) => {
-      const done: { command: C; outcome: CommandOutcome; body: Record<string, unknown> }[] = [];
-      for (const command of commands) {
-        const outcome = await command.run(tx);
+      const outcomes = await runWorks(
+        tx,
+        commands.map(({ work }) => work),
+      );
+      const done = commands.map((command, index) => {
+        const outcome = outcomes[index] as CommandOutcome;
         const body = outcome.position ? { ...outcome.body, position: outcome.position } : outcome.body;
-        done.push({ command, outcome, body });
-      }
+        return { command, outcome, body };
+      });
       const events = done.flatMap(({ command, outcome }) =>
         outcome.events.map((event) => ({ event, traceparent: command.traceparent })),
       );
@@ -151,13 +211,13 @@ async function commitAlone(deps: CommandDeps, command: Prepared): Promise<Comman
   }
 }
 
-/** Runs one command in a transaction of its own. */
+/** Runs one command in a transaction of its own; a plain `Command` merges with nothing. */
 export function runCommand(
   deps: CommandDeps,
   request: CommandRequest,
-  command: Command,
+  command: Command | Work,
 ): Promise<CommandResult> {
-  return commitAlone(deps, prepare(request, command));
+  return commitAlone(deps, prepare(request, asWork(command)));
 }
 
 interface Queued extends Prepared {
@@ -185,9 +245,10 @@ export class CommandGroups {
     return this.queue.length;
   }
 
-  run(request: CommandRequest, command: Command): Promise<CommandResult> {
+  /** Runs a command in the next group; a plain `Command` merges with nothing. */
+  run(request: CommandRequest, command: Command | Work): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...prepare(request, command), resolve, reject });
+      this.queue.push({ ...prepare(request, asWork(command)), resolve, reject });
       this.startGroups();
     });
   }

@@ -12,12 +12,22 @@ import {
   type ProcessSample,
   type Queryable,
 } from '@pulse/core';
-import { insertProcessSamples, insertSystemSamples, type SystemSampleRow } from './repositories/metrics.js';
+import {
+  insertProcessSamples,
+  insertSystemSamples,
+  type StoredSystemSample,
+  type SystemSampleRow,
+} from './repositories/metrics.js';
 import { registrationTxid, type PendingEvent } from './repositories/outbox.js';
-import { findServiceByName, insertService, recordHeartbeat } from './repositories/services.js';
+import {
+  findServiceByName,
+  insertService,
+  recordHeartbeats,
+  type HeartbeatRow,
+} from './repositories/services.js';
 import type { ServiceOwners } from './ownership.js';
 import { setAlertRules } from './repositories/tenants.js';
-import type { CommandOutcome } from './commands.js';
+import type { CommandKind, CommandOutcome } from './commands.js';
 
 export interface RegisterService {
   name: string;
@@ -69,28 +79,33 @@ export async function registerService(
   };
 }
 
-export async function heartbeat(
-  tx: Queryable,
-  tenantId: string,
-  serviceId: string,
-  observedAt: string,
-): Promise<CommandOutcome> {
-  if (!(await recordHeartbeat(tx, tenantId, serviceId, observedAt)))
-    throw notFound(`service ${serviceId} not found`, 'id');
-  return {
-    status: 202,
-    body: {},
-    events: [
-      {
-        type: 'service.heartbeat',
-        tenantId,
-        aggregateId: serviceId,
-        occurredAt: observedAt,
-        payload: { observed_at: observedAt },
-      },
-    ],
-  };
-}
+/**
+ * Heartbeats, of any tenants, merged: one statement moves every service's heartbeat forward, and
+ * each command gets its heartbeat event. A service that is not its tenant's fails them all (alone,
+ * it is that command's 404).
+ */
+export const heartbeats: CommandKind<HeartbeatRow> = {
+  runMany: async (tx, beats) => {
+    const [unknown] = await recordHeartbeats(tx, beats);
+    if (unknown !== undefined) {
+      const { serviceId } = beats[unknown] as HeartbeatRow;
+      throw notFound(`service ${serviceId} not found`, 'id');
+    }
+    return beats.map(({ tenantId, serviceId, observedAt }) => ({
+      status: 202,
+      body: {},
+      events: [
+        {
+          type: 'service.heartbeat',
+          tenantId,
+          aggregateId: serviceId,
+          occurredAt: observedAt,
+          payload: { observed_at: observedAt },
+        },
+      ],
+    }));
+  },
+};
 
 /** One event per service touched, carrying that service's newly stored samples. */
 export async function recordSystemSamples(
@@ -103,20 +118,63 @@ export async function recordSystemSamples(
   const serviceIds = samples.map((s) => s.service_id);
   await owners.require(tx, tenantId, serviceIds, field);
   const stored = await owners.inserting(serviceIds, field(0), () => insertSystemSamples(tx, samples));
+  return {
+    outcome: { status: 202, body: {}, events: systemSampleEvents(tenantId, stored) },
+    accepted: stored.length,
+  };
+}
+
+function systemSampleEvents(tenantId: string, stored: StoredSystemSample[]): PendingEvent[] {
   const byService = new Map<string, SystemSample[]>();
   for (const { serviceId, sample } of stored) {
     const list = byService.get(serviceId);
     if (list) list.push(sample);
     else byService.set(serviceId, [sample]);
   }
-  const events: PendingEvent[] = [...byService].map(([serviceId, serviceSamples]) => ({
+  return [...byService].map(([serviceId, serviceSamples]) => ({
     type: 'metrics.system.recorded',
     tenantId,
     aggregateId: serviceId,
     occurredAt: serviceSamples.reduce((latest, s) => (s.observed_at > latest ? s.observed_at : latest), ''),
     payload: { samples: serviceSamples },
   }));
-  return { outcome: { status: 202, body: {}, events }, accepted: stored.length };
+}
+
+export interface SingleSystemSample {
+  tenantId: string;
+  sample: SystemSampleRow;
+}
+
+/**
+ * Single-sample commands, of any tenants, merged: one ownership check per tenant (usually none, the
+ * owners being remembered) and one insert for all. Each command gets the event of its own sample if
+ * that was stored, as if the commands had run one after the other.
+ */
+export function singleSystemSamples(owners: ServiceOwners): CommandKind<SingleSystemSample> {
+  const field = () => 'service_id';
+  return {
+    runMany: async (tx, commands) => {
+      const serviceIdsOf = new Map<string, string[]>();
+      for (const { tenantId, sample } of commands) {
+        const ids = serviceIdsOf.get(tenantId);
+        if (ids) ids.push(sample.service_id);
+        else serviceIdsOf.set(tenantId, [sample.service_id]);
+      }
+      for (const [tenantId, serviceIds] of serviceIdsOf)
+        await owners.require(tx, tenantId, serviceIds, field);
+      const samples = commands.map(({ sample }) => sample);
+      const stored = await owners.inserting(
+        samples.map((sample) => sample.service_id),
+        field(),
+        () => insertSystemSamples(tx, samples),
+      );
+      const storedOf = new Map(stored.map((row) => [row.index, row]));
+      return commands.map(({ tenantId }, index) => {
+        const own = storedOf.get(index);
+        return { status: 202, body: {}, events: own ? systemSampleEvents(tenantId, [own]) : [] };
+      });
+    },
+  };
 }
 
 export async function recordProcessSamples(

@@ -23,6 +23,8 @@ import {
   type Command,
   type CommandDeps,
   type CommandGroups,
+  type Work,
+  work,
 } from './commands.js';
 import * as domain from './domain.js';
 import { ServiceOwners } from './ownership.js';
@@ -69,6 +71,7 @@ export interface RouteDeps {
 
 export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps) {
   const owners = new ServiceOwners();
+  const singleSamples = domain.singleSystemSamples(owners);
   /**
    * Runs a command for the caller and answers with its position in the body and the header. A
    * small command may share its transaction with others (`{ grouped: true }`); its answer is the same.
@@ -77,7 +80,7 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
     req: Request,
     principal: Principal,
     body: unknown,
-    run: Command,
+    run: Command | Work,
     { grouped = false } = {},
   ): Promise<RouteResult> {
     const header = req.get(IDEMPOTENCY_HEADER);
@@ -147,7 +150,11 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
           req,
           context,
           body,
-          (tx) => domain.heartbeat(tx, context.tenantId, id, body?.observed_at ?? new Date().toISOString()),
+          work(domain.heartbeats, {
+            tenantId: context.tenantId,
+            serviceId: id,
+            observedAt: body?.observed_at ?? new Date().toISOString(),
+          }),
           { grouped: true },
         ),
     }),
@@ -159,22 +166,9 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
       body: schemas.systemSample,
       responses: { 202: { description: 'Recorded', schema: responses.position }, ...errors(...COMMON, 404) },
       handler: ({ req, body, context }) =>
-        command(
-          req,
-          context,
-          body,
-          async (tx) => {
-            const { outcome } = await domain.recordSystemSamples(
-              tx,
-              owners,
-              context.tenantId,
-              [body],
-              () => 'service_id',
-            );
-            return outcome;
-          },
-          { grouped: true },
-        ),
+        command(req, context, body, work(singleSamples, { tenantId: context.tenantId, sample: body }), {
+          grouped: true,
+        }),
     }),
     route({
       method: 'post',

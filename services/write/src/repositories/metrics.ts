@@ -1,7 +1,7 @@
 /**
- * Sample inserts. A sample already stored (same service and time) is skipped, and RETURNING
- * yields only the rows this statement inserted, in canonical form, so the event carries exactly
- * what was committed and a re-sent sample is never counted twice downstream.
+ * Sample inserts. A sample already stored (same service and time) is skipped, and only the rows this
+ * statement inserted come back, in canonical form, so the event carries exactly what was committed
+ * and a re-sent sample is never counted twice downstream.
  */
 import type { ProcessSample, Queryable, SystemSample } from '@pulse/core';
 
@@ -9,11 +9,23 @@ const UTC_TIME = `to_char(observed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:
 
 export type SystemSampleRow = SystemSample & { service_id: string };
 
+/** A stored sample and the position of its row in the input. */
+export interface StoredSystemSample {
+  index: number;
+  serviceId: string;
+  sample: SystemSample;
+}
+
+/**
+ * Inserts the samples in their order (of two with the same service and time, the first is stored)
+ * and returns the stored ones in that order, each with its index in `samples`.
+ */
 export async function insertSystemSamples(
   tx: Queryable,
   samples: SystemSampleRow[],
-): Promise<{ serviceId: string; sample: SystemSample }[]> {
+): Promise<StoredSystemSample[]> {
   const { rows } = await tx.query<{
+    index: number;
     service_id: string;
     observed_at: string;
     cpu_usage: number;
@@ -24,13 +36,30 @@ export async function insertSystemSamples(
     network_tx_bytes: string;
     gpu_usage: number | null;
   }>(
-    `insert into system_metrics (service_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
-                                 network_rx_bytes, network_tx_bytes, gpu_usage)
-     select * from unnest($1::uuid[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[],
-                          $7::bigint[], $8::bigint[], $9::float8[])
-     on conflict do nothing
-     returning service_id, ${UTC_TIME} as observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
-               network_rx_bytes, network_tx_bytes, gpu_usage`,
+    `with input as (
+       select * from unnest($1::uuid[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
+                            $6::float8[], $7::bigint[], $8::bigint[], $9::float8[])
+         with ordinality as i(service_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
+                              network_rx_bytes, network_tx_bytes, gpu_usage, ordinal)
+     ), stored as (
+       insert into system_metrics (service_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
+                                   network_rx_bytes, network_tx_bytes, gpu_usage)
+       select service_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
+              network_rx_bytes, network_tx_bytes, gpu_usage
+       from input order by ordinal
+       on conflict do nothing
+       returning *
+     )
+     -- RETURNING cannot name the input row, so a stored row finds it by its key: the first input
+     -- row with that key, as the one inserted.
+     select index, service_id, ${UTC_TIME} as observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
+            network_rx_bytes, network_tx_bytes, gpu_usage
+     from (
+       select distinct on (s.service_id, s.observed_at) (i.ordinal - 1)::int as index, s.*
+       from stored s join input i using (service_id, observed_at)
+       order by s.service_id, s.observed_at, i.ordinal
+     ) matched
+     order by index`,
     [
       samples.map((s) => s.service_id),
       samples.map((s) => s.observed_at),
@@ -44,6 +73,7 @@ export async function insertSystemSamples(
     ],
   );
   return rows.map((row) => ({
+    index: row.index,
     serviceId: row.service_id,
     sample: {
       observed_at: row.observed_at,

@@ -42,19 +42,34 @@ export async function findServiceByName(
   return rows[0]?.id;
 }
 
-/** Moves the heartbeat forward (never back, as heartbeats can arrive out of order); false if not the tenant's. */
-export async function recordHeartbeat(
-  tx: Queryable,
-  tenantId: string,
-  serviceId: string,
-  observedAt: string,
-): Promise<boolean> {
-  const { rowCount } = await tx.query(
-    `update services set last_heartbeat_at = greatest(last_heartbeat_at, $3::timestamptz)
-     where tenant_id = $1 and id = $2`,
-    [tenantId, serviceId, observedAt],
+export interface HeartbeatRow {
+  tenantId: string;
+  serviceId: string;
+  observedAt: string;
+}
+
+/**
+ * Moves each service's heartbeat forward (never back, as heartbeats can arrive out of order) to the
+ * latest of its beats; returns the indexes of the beats whose service is not their tenant's.
+ */
+export async function recordHeartbeats(tx: Queryable, beats: HeartbeatRow[]): Promise<number[]> {
+  const { rows } = await tx.query<{ index: number }>(
+    `with beat as (
+       select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) with ordinality
+         as b(tenant_id, service_id, observed_at, ordinal)
+     ), moved as (
+       update services s set last_heartbeat_at = greatest(s.last_heartbeat_at, latest.observed_at)
+       from (select tenant_id, service_id, max(observed_at) as observed_at from beat
+             group by tenant_id, service_id) latest
+       where s.tenant_id = latest.tenant_id and s.id = latest.service_id
+       returning s.tenant_id, s.id
+     )
+     select (ordinal - 1)::int as index from beat
+     where not exists (select 1 from moved where moved.tenant_id = beat.tenant_id and moved.id = beat.service_id)
+     order by ordinal`,
+    [beats.map((b) => b.tenantId), beats.map((b) => b.serviceId), beats.map((b) => b.observedAt)],
   );
-  return rowCount === 1;
+  return rows.map((row) => row.index);
 }
 
 /** The subset of the ids that are services of the tenant. */
