@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import kafkajs, { Partitioners } from 'kafkajs';
+import kafkajs, { AssignerProtocol, Partitioners, type PartitionAssigner } from 'kafkajs';
 import { kafkaClient } from '../harness/components/kafka.js';
 import { testStack, suiteScope, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
@@ -601,5 +601,94 @@ describe('replicator: relay and projectors', () => {
     ).catch(() => undefined); // on a timeout, the deepEqual below shows the difference
     assert.deepEqual(await projected(), expected.rows);
     assert.ok(written > 0);
+  });
+
+  it('starts its consumer again after kafkajs stops it for good, and loses nothing meanwhile', async () => {
+    // kafkajs leaves a consumer stopped after an error it does not retry. Deterministically: a
+    // member of the projector's group speaking only a protocol the projector lacks makes the
+    // projector's JoinGroup fail with INCONSISTENT_GROUP_PROTOCOL, for as long as it stays.
+    const own = await suiteScope(stack, 'projector_restart');
+    await migrateWriteDb(own.PULSE_WRITE_DATABASE_URL ?? '');
+    const kafka = kafkaClient(stack.env.PULSE_KAFKA_BROKERS ?? '', 'foreign-member');
+    const admin = kafka.admin();
+    await admin.connect();
+    const foreignTopic = `foreign-${randomUUID()}`;
+    await admin.createTopics({ topics: [{ topic: foreignTopic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const foreignProtocol: PartitionAssigner = () => ({
+      name: 'ForeignAssigner',
+      version: 1,
+      assign: ({ members }) =>
+        Promise.resolve(
+          members.map(({ memberId }) => ({
+            memberId,
+            memberAssignment: AssignerProtocol.MemberAssignment.encode({
+              version: 1,
+              assignment: {},
+              userData: Buffer.alloc(0),
+            }),
+          })),
+        ),
+      protocol: ({ topics }) => ({
+        name: 'ForeignAssigner',
+        metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }),
+      }),
+    });
+    const foreign = kafka.consumer({
+      groupId: own.PULSE_PROJECTOR_GROUP ?? '',
+      partitionAssigners: [foreignProtocol],
+    });
+    let foreignConnected = false;
+    const writeOwn = new pg.Client({ connectionString: own.PULSE_WRITE_DATABASE_URL });
+    const projectionOwn = new pg.Client({ connectionString: own.PULSE_PROJECTION_DATABASE_URL });
+    try {
+      await foreign.connect();
+      foreignConnected = true;
+      await foreign.subscribe({ topics: [foreignTopic] });
+      const joined = new Promise((resolve) => foreign.on(foreign.events.GROUP_JOIN, resolve));
+      await foreign.run({ autoCommit: false, eachMessage: () => Promise.resolve() });
+      await joined;
+
+      const replicator = await startReplicator(stack, own, 'replicator-restart');
+      running.push(replicator);
+      const restarts = async () =>
+        (await metricValue(replicator.url, 'pulse_projection_consumer_restarts_total')) ?? 0;
+      await writeOwn.connect();
+      await projectionOwn.connect();
+      const services = [randomUUID(), randomUUID()];
+      const base = Date.UTC(2026, 10, 21, 12, 0, 0);
+      const events = Array.from({ length: 200 }, (_, i) =>
+        systemEvent(tenantId, services[i % 2] ?? '', [sampleAt(new Date(base + i * 1000), i % 100)]),
+      );
+      await insertOutbox(writeOwn, events.slice(0, 100));
+      await waitFor(
+        'the projector stopped by kafkajs twice, started again each time',
+        async () => (await restarts()) >= 2,
+        {
+          timeoutMs: 60_000,
+          intervalMs: 200,
+        },
+      );
+      const applied = () => scalar(projectionOwn, 'select count(*) as n from applied_events');
+      assert.equal(await applied(), 0, 'nothing applied while the group refused the projector');
+
+      await foreign.disconnect();
+      foreignConnected = false;
+      await insertOutbox(writeOwn, events.slice(100));
+      await waitFor(`${events.length} events applied`, async () => (await applied()) >= events.length, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
+      assert.equal(await applied(), events.length, 'each event applied once');
+      assert.equal(
+        await scalar(projectionOwn, 'select sum(samples) as n from metrics_hourly'),
+        events.length,
+        'every sample counted once',
+      );
+    } finally {
+      if (foreignConnected) await foreign.disconnect();
+      await writeOwn.end();
+      await projectionOwn.end();
+    }
   });
 });

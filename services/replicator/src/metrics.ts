@@ -20,6 +20,7 @@ export interface ProjectionMetrics {
   deadLetters: Counter<'reason'>;
   deadLettersPending: Gauge;
   rebalances: Counter;
+  consumerRestarts: Counter;
   assignedPartitions: Gauge;
 }
 
@@ -112,6 +113,11 @@ export function createProjectionMetrics(registry: Registry): ProjectionMetrics {
     rebalances: new Counter({
       name: 'pulse_projection_rebalances_total',
       help: 'Consumer group joins of this projector',
+      registers,
+    }),
+    consumerRestarts: new Counter({
+      name: 'pulse_projection_consumer_restarts_total',
+      help: 'Times kafkajs stopped the consumer for good (an error it does not retry) and the projector started it again',
       registers,
     }),
     assignedPartitions: new Gauge({

@@ -109,6 +109,7 @@ export class Projector {
         { err: payload.error },
         'projector: consumer stopped by kafkajs; starting it again',
       );
+      options.metrics.consumerRestarts.inc();
       this.scheduleRestart();
     });
   }
