@@ -91,7 +91,11 @@ const ONE_BY_ONE: CommandKind<Command> = {
 const asWork = (command: Command | Work): Work =>
   typeof command === 'function' ? work(ONE_BY_ONE, command) : command;
 
-/** Runs the works, each kind's in one `runMany`, and returns their outcomes in the works' order. */
+/**
+ * Runs the works, each kind's in one `runMany` (kinds in the order they first appear), and returns
+ * their outcomes in the works' order. Kinds write different rows, so no outcome depends on which
+ * kind ran first.
+ */
 async function runWorks(tx: Queryable, works: Work[]): Promise<CommandOutcome[]> {
   const indexesOfKind = new Map<CommandKind<unknown>, number[]>();
   works.forEach(({ kind }, index) => {
