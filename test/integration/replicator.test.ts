@@ -645,9 +645,13 @@ describe('replicator: relay and projectors', () => {
       await foreign.connect();
       foreignConnected = true;
       await foreign.subscribe({ topics: [foreignTopic] });
-      const joined = new Promise((resolve) => foreign.on(foreign.events.GROUP_JOIN, resolve));
+      let joined = false;
+      foreign.on(foreign.events.GROUP_JOIN, () => (joined = true));
       await foreign.run({ autoCommit: false, eachMessage: () => Promise.resolve() });
-      await joined;
+      await waitFor('the foreign member to join the group', () => Promise.resolve(joined), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
 
       const replicator = await startReplicator(stack, own, 'replicator-restart');
       running.push(replicator);

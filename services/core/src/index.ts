@@ -9,3 +9,4 @@ export * from './auth.js';
 export * from './routes.js';
 export * from './migrate.js';
 export * from './compression.js';
+export * from './collections.js';

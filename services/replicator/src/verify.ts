@@ -4,7 +4,7 @@
  * open threshold alerts that the latest samples imply, and per service its registration, its
  * latest heartbeat and its latest process list. Every difference is reported.
  */
-import { DEFAULT_ALERT_RULES, type AlertRules } from '@pulse/core';
+import { DEFAULT_ALERT_RULES, groupBy, type AlertRules } from '@pulse/core';
 import type pg from 'pg';
 import { evaluateThresholds } from './projection/alerts.js';
 
@@ -234,23 +234,24 @@ async function verifyProcesses(
     `select service_id::text, ${columns} from processes_latest where tenant_id = $1`,
     [tenantId],
   );
-  const snapshots = (rows: ProcessRow[]) => {
-    const byService = new Map<string, string[]>();
-    for (const row of rows) {
-      const list = byService.get(row.service_id) ?? [];
-      list.push(
-        JSON.stringify([
-          row.observed_at.toISOString(),
-          row.pid,
-          row.process_name,
-          row.cpu_usage,
-          row.memory_usage,
-        ]),
-      );
-      byService.set(row.service_id, list);
-    }
-    return new Map([...byService].map(([id, list]) => [id, list.sort().join('\n')]));
-  };
+  const snapshots = (rows: ProcessRow[]) =>
+    new Map(
+      [...groupBy(rows, (row) => row.service_id)].map(([id, ofService]) => [
+        id,
+        ofService
+          .map((row) =>
+            JSON.stringify([
+              row.observed_at.toISOString(),
+              row.pid,
+              row.process_name,
+              row.cpu_usage,
+              row.memory_usage,
+            ]),
+          )
+          .sort()
+          .join('\n'),
+      ]),
+    );
   const writeSnapshots = snapshots(written);
   const projectionSnapshots = snapshots(projected);
   const differences: Difference[] = [];

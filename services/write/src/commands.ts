@@ -14,6 +14,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import {
   currentTraceparent,
   formatPosition,
+  groupBy,
   HttpError,
   isRetryableError,
   onlyRow,
@@ -97,24 +98,18 @@ const asWork = (command: Command | Work): Work =>
  * kind ran first.
  */
 async function runWorks(tx: Queryable, works: Work[]): Promise<CommandOutcome[]> {
-  const indexesOfKind = new Map<CommandKind<unknown>, number[]>();
-  works.forEach(({ kind }, index) => {
-    const indexes = indexesOfKind.get(kind);
-    if (indexes) indexes.push(index);
-    else indexesOfKind.set(kind, [index]);
-  });
   const outcomes: CommandOutcome[] = [];
-  for (const [kind, indexes] of indexesOfKind) {
+  for (const [kind, ofKind] of groupBy(works.entries(), ([, { kind }]) => kind)) {
     const kindOutcomes = await kind.runMany(
       tx,
-      indexes.map((index) => works[index]?.input),
+      ofKind.map(([, { input }]) => input),
     );
-    if (kindOutcomes.length !== indexes.length) {
+    if (kindOutcomes.length !== ofKind.length) {
       throw new Error(
-        `a command kind answered ${kindOutcomes.length} outcomes for ${indexes.length} commands`,
+        `a command kind answered ${kindOutcomes.length} outcomes for ${ofKind.length} commands`,
       );
     }
-    indexes.forEach((index, i) => (outcomes[index] = kindOutcomes[i] as CommandOutcome));
+    ofKind.forEach(([index], i) => (outcomes[index] = kindOutcomes[i] as CommandOutcome));
   }
   return outcomes;
 }

@@ -5,7 +5,7 @@
  */
 import {
   formatPosition,
-  type SystemSample,
+  groupBy,
   newEventId,
   notFound,
   type AlertRules,
@@ -125,19 +125,16 @@ export async function recordSystemSamples(
 }
 
 function systemSampleEvents(tenantId: string, stored: StoredSystemSample[]): PendingEvent[] {
-  const byService = new Map<string, SystemSample[]>();
-  for (const { serviceId, sample } of stored) {
-    const list = byService.get(serviceId);
-    if (list) list.push(sample);
-    else byService.set(serviceId, [sample]);
-  }
-  return [...byService].map(([serviceId, serviceSamples]) => ({
-    type: 'metrics.system.recorded',
-    tenantId,
-    aggregateId: serviceId,
-    occurredAt: serviceSamples.reduce((latest, s) => (s.observed_at > latest ? s.observed_at : latest), ''),
-    payload: { samples: serviceSamples },
-  }));
+  return [...groupBy(stored, (row) => row.serviceId)].map(([serviceId, rows]) => {
+    const serviceSamples = rows.map((row) => row.sample);
+    return {
+      type: 'metrics.system.recorded',
+      tenantId,
+      aggregateId: serviceId,
+      occurredAt: serviceSamples.reduce((latest, s) => (s.observed_at > latest ? s.observed_at : latest), ''),
+      payload: { samples: serviceSamples },
+    };
+  });
 }
 
 export interface SingleSystemSample {
@@ -154,14 +151,14 @@ export function singleSystemSamples(owners: ServiceOwners): CommandKind<SingleSy
   const field = () => 'service_id';
   return {
     runMany: async (tx, commands) => {
-      const serviceIdsOf = new Map<string, string[]>();
-      for (const { tenantId, sample } of commands) {
-        const ids = serviceIdsOf.get(tenantId);
-        if (ids) ids.push(sample.service_id);
-        else serviceIdsOf.set(tenantId, [sample.service_id]);
+      for (const [tenantId, ofTenant] of groupBy(commands, (command) => command.tenantId)) {
+        await owners.require(
+          tx,
+          tenantId,
+          ofTenant.map(({ sample }) => sample.service_id),
+          field,
+        );
       }
-      for (const [tenantId, serviceIds] of serviceIdsOf)
-        await owners.require(tx, tenantId, serviceIds, field);
       const samples = commands.map(({ sample }) => sample);
       const stored = await owners.inserting(
         samples.map((sample) => sample.service_id),
