@@ -17,6 +17,17 @@ export function onlyRow<T>(rows: T[]): T {
   return row;
 }
 
+/**
+ * A statement each connection parses and plans once and afterwards only executes (a named
+ * prepared statement of node-postgres). It is for the statements run for every command group,
+ * relay batch and projected fetch: parsing and planning them on each run cost the write primary
+ * about a fifth of its CPU at 1,000 POSTs/s (docs/benchmarks/2026-11-22-hand-measurements.md,
+ * session 12). A name stands for one text: node-postgres refuses a name reused with another.
+ */
+export function prepared(name: string, text: string, values: unknown[]): pg.QueryConfig {
+  return { name, text, values };
+}
+
 export interface PoolOptions {
   applicationName: string;
   max?: number;

@@ -4,7 +4,13 @@
  * re-evaluates the alerts of the services it touched. The caller stores the next offsets in the
  * same transaction, so the batch has its effect exactly once.
  */
-import { DEFAULT_ALERT_RULES, type AlertRules, type AnyEvent, type SystemSample } from '@pulse/core';
+import {
+  DEFAULT_ALERT_RULES,
+  prepared,
+  type AlertRules,
+  type AnyEvent,
+  type SystemSample,
+} from '@pulse/core';
 import type pg from 'pg';
 import { evaluateThresholds, severityOf } from './alerts.js';
 import { foldEvents, GAUGES, type ProjectionChanges } from './fold.js';
@@ -48,22 +54,25 @@ const json = (rows: unknown[]) => JSON.stringify(rows);
  */
 async function recordAppliedEvents(client: Client, events: AnyEvent[]): Promise<Set<string>> {
   const { rows } = await client.query<{ event_id: string; in_backfill: boolean }>(
-    `insert into applied_events (event_id, tenant_id, position, recorded_at)
+    prepared(
+      'projection.record-applied-events',
+      `insert into applied_events (event_id, tenant_id, position, recorded_at)
      select event_id, tenant_id, position::xid8, recorded_at
        from jsonb_to_recordset($1::jsonb) as r(event_id uuid, tenant_id uuid, position text, recorded_at timestamptz)
      on conflict (event_id) do nothing
      returning event_id,
        coalesce(pg_visible_in_snapshot(position, (select snapshot from backfill_snapshot)), false) as in_backfill`,
-    [
-      json(
-        events.map((e) => ({
-          event_id: e.id,
-          tenant_id: e.tenant_id,
-          position: e.position,
-          recorded_at: e.recorded_at,
-        })),
-      ),
-    ],
+      [
+        json(
+          events.map((e) => ({
+            event_id: e.id,
+            tenant_id: e.tenant_id,
+            position: e.position,
+            recorded_at: e.recorded_at,
+          })),
+        ),
+      ],
+    ),
   );
   return new Set(rows.filter((row) => !row.in_backfill).map((row) => row.event_id));
 }
@@ -81,12 +90,15 @@ async function upsertRegistrations(client: Client, changes: ProjectionChanges): 
     registered_at: r.registered_at,
   }));
   await client.query(
-    `insert into services_status (service_id, tenant_id, name, hostname, os, version, labels, registered_at)
+    prepared(
+      'projection.upsert-registrations',
+      `insert into services_status (service_id, tenant_id, name, hostname, os, version, labels, registered_at)
      select * from jsonb_to_recordset($1::jsonb) as r(service_id uuid, tenant_id uuid, name text, hostname text,
        os text, version text, labels jsonb, registered_at timestamptz)
      on conflict (service_id) do update set name = excluded.name, hostname = excluded.hostname, os = excluded.os,
        version = excluded.version, labels = excluded.labels, registered_at = excluded.registered_at, updated_at = now()`,
-    [json(rows)],
+      [json(rows)],
+    ),
   );
 }
 
@@ -94,10 +106,13 @@ async function upsertAlertRules(client: Client, changes: ProjectionChanges): Pro
   if (changes.alertRules.size === 0) return;
   const rows = [...changes.alertRules.entries()].map(([tenant_id, rules]) => ({ tenant_id, rules }));
   await client.query(
-    `insert into alert_rules (tenant_id, rules)
+    prepared(
+      'projection.upsert-alert-rules',
+      `insert into alert_rules (tenant_id, rules)
      select * from jsonb_to_recordset($1::jsonb) as r(tenant_id uuid, rules jsonb)
      on conflict (tenant_id) do update set rules = excluded.rules`,
-    [json(rows)],
+      [json(rows)],
+    ),
   );
 }
 
@@ -106,10 +121,13 @@ async function ensureStatusRows(client: Client, services: Map<string, string>): 
   if (services.size === 0) return;
   const rows = [...services.entries()].map(([service_id, tenant_id]) => ({ service_id, tenant_id }));
   await client.query(
-    `insert into services_status (service_id, tenant_id)
+    prepared(
+      'projection.ensure-status-rows',
+      `insert into services_status (service_id, tenant_id)
      select * from jsonb_to_recordset($1::jsonb) as r(service_id uuid, tenant_id uuid)
      on conflict (service_id) do nothing`,
-    [json(rows)],
+      [json(rows)],
+    ),
   );
 }
 
@@ -121,18 +139,24 @@ async function upsertHeartbeats(client: Client, changes: ProjectionChanges): Pro
     observed_at: h.observedAt,
   }));
   await client.query(
-    `update services_status s
+    prepared(
+      'projection.move-heartbeats',
+      `update services_status s
         set last_heartbeat_at = greatest(s.last_heartbeat_at, r.observed_at), updated_at = now()
        from jsonb_to_recordset($1::jsonb) as r(service_id uuid, observed_at timestamptz)
       where s.service_id = r.service_id`,
-    [json(rows)],
+      [json(rows)],
+    ),
   );
   // A heartbeat ends a missing-heartbeat alert.
   await client.query(
-    `update alerts a set state = 'resolved', resolved_at = r.observed_at
+    prepared(
+      'projection.resolve-heartbeat-alerts',
+      `update alerts a set state = 'resolved', resolved_at = r.observed_at
        from jsonb_to_recordset($1::jsonb) as r(service_id uuid, observed_at timestamptz)
       where a.service_id = r.service_id and a.rule = 'heartbeat' and a.state = 'open'`,
-    [json(rows)],
+      [json(rows)],
+    ),
   );
 }
 
@@ -145,7 +169,9 @@ async function upsertLatest(client: Client, changes: ProjectionChanges): Promise
     gpu_usage: sample.gpu_usage ?? null,
   }));
   await client.query(
-    `insert into metrics_latest (service_id, tenant_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
+    prepared(
+      'projection.upsert-latest',
+      `insert into metrics_latest (service_id, tenant_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
        network_rx_bytes, network_tx_bytes, gpu_usage)
      select service_id, tenant_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
             network_rx_bytes, network_tx_bytes, gpu_usage
@@ -157,7 +183,8 @@ async function upsertLatest(client: Client, changes: ProjectionChanges): Promise
        network_rx_bytes = excluded.network_rx_bytes, network_tx_bytes = excluded.network_tx_bytes,
        gpu_usage = excluded.gpu_usage
      where excluded.observed_at > metrics_latest.observed_at`,
-    [json(rows)],
+      [json(rows)],
+    ),
   );
 }
 
@@ -196,12 +223,15 @@ async function upsertHourly(client: Client, changes: ProjectionChanges): Promise
     ]),
   ];
   await client.query(
-    `insert into metrics_hourly (service_id, tenant_id, hour, samples, gpu_usage_count, ${statColumns.join(', ')})
+    prepared(
+      'projection.upsert-hourly',
+      `insert into metrics_hourly (service_id, tenant_id, hour, samples, gpu_usage_count, ${statColumns.join(', ')})
      select service_id, tenant_id, hour, samples, gpu_usage_count, ${statColumns.join(', ')}
        from jsonb_to_recordset($1::jsonb) as r(service_id uuid, tenant_id uuid, hour timestamptz, samples bigint,
          gpu_usage_count bigint, ${statColumns.map((c) => `${c} float8`).join(', ')})
      on conflict (service_id, hour) do update set ${merge.join(', ')}`,
-    [json(rows)],
+      [json(rows)],
+    ),
   );
 }
 
@@ -209,18 +239,28 @@ async function replaceProcesses(client: Client, changes: ProjectionChanges): Pro
   for (const snapshot of changes.processes.values()) {
     // Only a snapshot at least as new as the stored one replaces it (an older one arriving late is ignored).
     const { rows } = await client.query<{ newer: boolean }>(
-      `select coalesce(max(observed_at) <= $2::timestamptz, true) as newer from processes_latest where service_id = $1`,
-      [snapshot.serviceId, snapshot.observedAt],
+      prepared(
+        'projection.processes-newer',
+        `select coalesce(max(observed_at) <= $2::timestamptz, true) as newer from processes_latest where service_id = $1`,
+        [snapshot.serviceId, snapshot.observedAt],
+      ),
     );
     if (!rows[0]?.newer) continue;
-    await client.query('delete from processes_latest where service_id = $1', [snapshot.serviceId]);
     await client.query(
-      `insert into processes_latest (service_id, pid, tenant_id, observed_at, process_name, cpu_usage, memory_usage)
+      prepared('projection.delete-processes', 'delete from processes_latest where service_id = $1', [
+        snapshot.serviceId,
+      ]),
+    );
+    await client.query(
+      prepared(
+        'projection.insert-processes',
+        `insert into processes_latest (service_id, pid, tenant_id, observed_at, process_name, cpu_usage, memory_usage)
        select $1, pid, $2, $3, process_name, cpu_usage, memory_usage
          from jsonb_to_recordset($4::jsonb) as r(pid int, process_name text, cpu_usage float8, memory_usage float8)
        on conflict (service_id, pid) do update set process_name = excluded.process_name,
          cpu_usage = excluded.cpu_usage, memory_usage = excluded.memory_usage`,
-      [snapshot.serviceId, snapshot.tenantId, snapshot.observedAt, json(snapshot.processes)],
+        [snapshot.serviceId, snapshot.tenantId, snapshot.observedAt, json(snapshot.processes)],
+      ),
     );
   }
 }
@@ -230,7 +270,9 @@ async function refreshStatus(client: Client, changes: ProjectionChanges): Promis
   if (changes.latest.size === 0) return;
   await ensureStatusRows(client, new Map([...changes.latest].map(([id, l]) => [id, l.tenantId])));
   await client.query(
-    `update services_status s
+    prepared(
+      'projection.refresh-status',
+      `update services_status s
         set latest_observed_at = m.observed_at, cpu_usage = m.cpu_usage, memory_usage = m.memory_usage,
             disk_usage = m.disk_usage,
             cpu_usage_avg_1h = h.cpu_usage_sum / h.samples, memory_usage_avg_1h = h.memory_usage_sum / h.samples,
@@ -238,7 +280,8 @@ async function refreshStatus(client: Client, changes: ProjectionChanges): Promis
        from metrics_latest m
        left join metrics_hourly h on h.service_id = m.service_id and h.hour = date_trunc('hour', m.observed_at, 'UTC')
       where s.service_id = m.service_id and m.service_id = any($1::uuid[])`,
-    [[...changes.latest.keys()]],
+      [[...changes.latest.keys()]],
+    ),
   );
 }
 
@@ -247,8 +290,11 @@ async function servicesToEvaluate(client: Client, changes: ProjectionChanges): P
   const services = new Set(changes.latest.keys());
   if (changes.alertRules.size > 0) {
     const { rows } = await client.query<{ service_id: string }>(
-      'select service_id from metrics_latest where tenant_id = any($1::uuid[])',
-      [[...changes.alertRules.keys()]],
+      prepared(
+        'projection.services-of-tenants',
+        'select service_id from metrics_latest where tenant_id = any($1::uuid[])',
+        [[...changes.alertRules.keys()]],
+      ),
     );
     for (const row of rows) services.add(row.service_id);
   }
@@ -264,9 +310,12 @@ interface LatestRow extends SystemSample {
 async function evaluateAlerts(client: Client, serviceIds: string[]): Promise<void> {
   if (serviceIds.length === 0) return;
   const { rows } = await client.query<LatestRow & { observed_at: Date }>(
-    `select m.*, r.rules from metrics_latest m left join alert_rules r on r.tenant_id = m.tenant_id
+    prepared(
+      'projection.latest-with-rules',
+      `select m.*, r.rules from metrics_latest m left join alert_rules r on r.tenant_id = m.tenant_id
       where m.service_id = any($1::uuid[])`,
-    [serviceIds],
+      [serviceIds],
+    ),
   );
   const open: Record<string, unknown>[] = [];
   const resolve: Record<string, unknown>[] = [];
@@ -292,27 +341,36 @@ async function evaluateAlerts(client: Client, serviceIds: string[]): Promise<voi
   }
   if (open.length > 0)
     await client.query(
-      `insert into alerts (tenant_id, service_id, rule, severity, state, value, threshold, opened_at)
+      prepared(
+        'projection.open-alerts',
+        `insert into alerts (tenant_id, service_id, rule, severity, state, value, threshold, opened_at)
      select tenant_id, service_id, rule, severity, 'open', value, threshold, at
        from jsonb_to_recordset($1::jsonb) as r(tenant_id uuid, service_id uuid, rule text, severity text,
          value float8, threshold float8, at timestamptz)
      on conflict (service_id, rule) where state = 'open' do nothing`,
-      [json(open)],
+        [json(open)],
+      ),
     );
   if (resolve.length > 0)
     await client.query(
-      `update alerts a set state = 'resolved', resolved_at = r.at
+      prepared(
+        'projection.resolve-alerts',
+        `update alerts a set state = 'resolved', resolved_at = r.at
        from jsonb_to_recordset($1::jsonb) as r(service_id uuid, rule text, at timestamptz)
       where a.service_id = r.service_id and a.rule = r.rule and a.state = 'open'`,
-      [json(resolve)],
+        [json(resolve)],
+      ),
     );
 }
 
 export async function refreshOpenAlertCounts(client: Client, serviceIds: string[]): Promise<void> {
   await client.query(
-    `update services_status s
+    prepared(
+      'projection.refresh-open-alert-counts',
+      `update services_status s
         set open_alerts = (select count(*) from alerts a where a.service_id = s.service_id and a.state = 'open')
       where s.service_id = any($1::uuid[])`,
-    [serviceIds],
+      [serviceIds],
+    ),
   );
 }

@@ -1,4 +1,5 @@
 /** Offsets and dead letters in the projection database, next to the effects they account for. */
+import { prepared } from '@pulse/core';
 import type pg from 'pg';
 
 export async function storedOffsets(
@@ -25,11 +26,14 @@ export async function lockStoredOffsets(
   partitions: number[],
 ): Promise<Map<number, bigint>> {
   const { rows } = await db.query<{ partition: number; next_offset: string }>(
-    `select partition, next_offset from projection_offsets
+    prepared(
+      'projection.lock-stored-offsets',
+      `select partition, next_offset from projection_offsets
       where group_id = $1 and topic = $2 and partition = any($3::int[])
       order by partition
         for update`,
-    [groupId, topic, partitions],
+      [groupId, topic, partitions],
+    ),
   );
   return new Map(rows.map((row) => [row.partition, BigInt(row.next_offset)]));
 }
@@ -42,10 +46,13 @@ export async function storeOffsets(
 ): Promise<void> {
   const partitions = [...nextOffsets.keys()].sort((a, b) => a - b);
   await db.query(
-    `insert into projection_offsets (group_id, topic, partition, next_offset)
+    prepared(
+      'projection.store-offsets',
+      `insert into projection_offsets (group_id, topic, partition, next_offset)
      select $1, $2, partition, next_offset from unnest($3::int[], $4::bigint[]) as o(partition, next_offset)
      on conflict (group_id, topic, partition) do update set next_offset = excluded.next_offset, updated_at = now()`,
-    [groupId, topic, partitions, partitions.map((partition) => String(nextOffsets.get(partition)))],
+      [groupId, topic, partitions, partitions.map((partition) => String(nextOffsets.get(partition)))],
+    ),
   );
 }
 

@@ -5,7 +5,7 @@
  * writers, which is why the seed systems skipped rows that committed late.
  */
 import type pg from 'pg';
-import { EVENT_VERSION, type Envelope } from '@pulse/core';
+import { EVENT_VERSION, prepared, type Envelope } from '@pulse/core';
 
 export interface OutboxRow {
   id: string;
@@ -45,7 +45,9 @@ export async function fetchCommittedBatch(
   after?: OutboxCursor,
 ): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>(
-    `select id, txid::text as position, type, version, tenant_id, aggregate_id, occurred_at, created_at,
+    prepared(
+      'relay.fetch-committed-batch',
+      `select id, txid::text as position, type, version, tenant_id, aggregate_id, occurred_at, created_at,
             traceparent, payload
        from (select id, txid, type, version, tenant_id, aggregate_id, occurred_at, created_at, traceparent, payload,
                     sum(size.bytes) over (order by txid, id) - size.bytes as bytes_before
@@ -56,7 +58,8 @@ export async function fetchCommittedBatch(
               limit $1) batch
       where bytes_before < $4
       order by txid, id`,
-    [limit.rows, after?.position ?? null, after?.id ?? null, limit.bytes],
+      [limit.rows, after?.position ?? null, after?.id ?? null, limit.bytes],
+    ),
   );
   return rows;
 }
@@ -78,7 +81,11 @@ export function toEnvelope(row: OutboxRow): Envelope {
 }
 
 export async function markPublished(db: pg.ClientBase, ids: string[]): Promise<void> {
-  await db.query('update outbox set published_at = now() where id = any($1::uuid[])', [ids]);
+  await db.query(
+    prepared('relay.mark-published', 'update outbox set published_at = now() where id = any($1::uuid[])', [
+      ids,
+    ]),
+  );
 }
 
 export interface RelayState {

@@ -3,7 +3,7 @@
  * statement inserted come back, in canonical form, so the event carries exactly what was committed
  * and a re-sent sample is never counted twice downstream.
  */
-import type { ProcessSample, Queryable, SystemSample } from '@pulse/core';
+import { prepared, type ProcessSample, type Queryable, type SystemSample } from '@pulse/core';
 
 const UTC_TIME = `to_char(observed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -36,7 +36,9 @@ export async function insertSystemSamples(
     network_tx_bytes: string;
     gpu_usage: number | null;
   }>(
-    `with input as (
+    prepared(
+      'write.insert-system-samples',
+      `with input as (
        select * from unnest($1::uuid[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
                             $6::float8[], $7::bigint[], $8::bigint[], $9::float8[])
          with ordinality as i(service_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
@@ -60,17 +62,18 @@ export async function insertSystemSamples(
        order by s.service_id, s.observed_at, i.ordinal
      ) matched
      order by index`,
-    [
-      samples.map((s) => s.service_id),
-      samples.map((s) => s.observed_at),
-      samples.map((s) => s.cpu_usage),
-      samples.map((s) => s.memory_usage),
-      samples.map((s) => s.disk_usage),
-      samples.map((s) => s.load_avg),
-      samples.map((s) => s.network_rx_bytes),
-      samples.map((s) => s.network_tx_bytes),
-      samples.map((s) => s.gpu_usage ?? null),
-    ],
+      [
+        samples.map((s) => s.service_id),
+        samples.map((s) => s.observed_at),
+        samples.map((s) => s.cpu_usage),
+        samples.map((s) => s.memory_usage),
+        samples.map((s) => s.disk_usage),
+        samples.map((s) => s.load_avg),
+        samples.map((s) => s.network_rx_bytes),
+        samples.map((s) => s.network_tx_bytes),
+        samples.map((s) => s.gpu_usage ?? null),
+      ],
+    ),
   );
   return rows.map((row) => ({
     index: row.index,
@@ -96,18 +99,21 @@ export async function insertProcessSamples(
   processes: ProcessSample[],
 ): Promise<{ observed_at: string; processes: ProcessSample[] }> {
   const { rows } = await tx.query<ProcessSample & { observed_at: string }>(
-    `insert into process_metrics (service_id, observed_at, pid, process_name, cpu_usage, memory_usage)
+    prepared(
+      'write.insert-process-samples',
+      `insert into process_metrics (service_id, observed_at, pid, process_name, cpu_usage, memory_usage)
      select $1, $2, * from unnest($3::int[], $4::text[], $5::float8[], $6::float8[])
      on conflict do nothing
      returning ${UTC_TIME} as observed_at, process_name, pid, cpu_usage, memory_usage`,
-    [
-      serviceId,
-      observedAt,
-      processes.map((p) => p.pid),
-      processes.map((p) => p.process_name),
-      processes.map((p) => p.cpu_usage),
-      processes.map((p) => p.memory_usage),
-    ],
+      [
+        serviceId,
+        observedAt,
+        processes.map((p) => p.pid),
+        processes.map((p) => p.process_name),
+        processes.map((p) => p.cpu_usage),
+        processes.map((p) => p.memory_usage),
+      ],
+    ),
   );
   const canonicalTime = rows[0]?.observed_at ?? new Date(observedAt).toISOString();
   return {

@@ -4,6 +4,7 @@ import {
   EVENT_VERSION,
   newEventId,
   onlyRow,
+  prepared,
   type EventPayload,
   type EventType,
   type Queryable,
@@ -48,7 +49,9 @@ export async function appendEvents(
   records: CommandRecord[],
 ): Promise<{ txid: string; recorded: number }> {
   const { rows } = await tx.query<{ txid: string; recorded: number }>(
-    `with appended as (
+    prepared(
+      'write.append-events',
+      `with appended as (
        insert into outbox (id, type, version, tenant_id, aggregate_id, occurred_at, traceparent, payload)
        select id, type, $3, tenant_id, aggregate_id, occurred_at, traceparent, payload
        from unnest($1::uuid[], $2::text[], $4::text[], $5::uuid[], $6::uuid[], $7::timestamptz[], $8::jsonb[])
@@ -62,21 +65,22 @@ export async function appendEvents(
        returning 1
      )
      select pg_current_xact_id()::text as txid, (select count(*) from recorded)::int as recorded`,
-    [
-      events.map(() => newEventId()),
-      events.map(({ event }) => event.type),
-      EVENT_VERSION,
-      events.map(({ traceparent }) => traceparent),
-      events.map(({ event }) => event.tenantId),
-      events.map(({ event }) => event.aggregateId),
-      events.map(({ event }) => event.occurredAt),
-      events.map(({ event }) => JSON.stringify(event.payload)),
-      records.map((r) => r.tenantId),
-      records.map((r) => r.key),
-      records.map((r) => r.requestHash),
-      records.map((r) => r.status),
-      records.map((r) => JSON.stringify(r.body)),
-    ],
+      [
+        events.map(() => newEventId()),
+        events.map(({ event }) => event.type),
+        EVENT_VERSION,
+        events.map(({ traceparent }) => traceparent),
+        events.map(({ event }) => event.tenantId),
+        events.map(({ event }) => event.aggregateId),
+        events.map(({ event }) => event.occurredAt),
+        events.map(({ event }) => JSON.stringify(event.payload)),
+        records.map((r) => r.tenantId),
+        records.map((r) => r.key),
+        records.map((r) => r.requestHash),
+        records.map((r) => r.status),
+        records.map((r) => JSON.stringify(r.body)),
+      ],
+    ),
   );
   return onlyRow(rows);
 }
@@ -92,5 +96,5 @@ export async function registrationTxid(tx: Queryable, serviceId: string): Promis
 
 /** Wakes the relay, which LISTENs on the channel; sent outside any command's transaction. */
 export async function notifyRelay(db: pg.Pool): Promise<void> {
-  await db.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, '']);
+  await db.query(prepared('write.notify-relay', 'select pg_notify($1, $2)', [OUTBOX_CHANNEL, '']));
 }

@@ -1,4 +1,4 @@
-import type { Queryable } from '@pulse/core';
+import { prepared, type Queryable } from '@pulse/core';
 
 export interface NewService {
   id: string;
@@ -54,7 +54,9 @@ export interface HeartbeatRow {
  */
 export async function recordHeartbeats(tx: Queryable, beats: HeartbeatRow[]): Promise<number[]> {
   const { rows } = await tx.query<{ index: number }>(
-    `with beat as (
+    prepared(
+      'write.record-heartbeats',
+      `with beat as (
        select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) with ordinality
          as b(tenant_id, service_id, observed_at, ordinal)
      ), moved as (
@@ -67,7 +69,8 @@ export async function recordHeartbeats(tx: Queryable, beats: HeartbeatRow[]): Pr
      select (ordinal - 1)::int as index from beat
      where not exists (select 1 from moved where moved.tenant_id = beat.tenant_id and moved.id = beat.service_id)
      order by ordinal`,
-    [beats.map((b) => b.tenantId), beats.map((b) => b.serviceId), beats.map((b) => b.observedAt)],
+      [beats.map((b) => b.tenantId), beats.map((b) => b.serviceId), beats.map((b) => b.observedAt)],
+    ),
   );
   return rows.map((row) => row.index);
 }
@@ -75,8 +78,11 @@ export async function recordHeartbeats(tx: Queryable, beats: HeartbeatRow[]): Pr
 /** The subset of the ids that are services of the tenant. */
 export async function ownedServiceIds(tx: Queryable, tenantId: string, ids: string[]): Promise<Set<string>> {
   const { rows } = await tx.query<{ id: string }>(
-    'select id from services where tenant_id = $1 and id = any($2::uuid[])',
-    [tenantId, ids],
+    prepared(
+      'write.owned-service-ids',
+      'select id from services where tenant_id = $1 and id = any($2::uuid[])',
+      [tenantId, ids],
+    ),
   );
   return new Set(rows.map((row) => row.id));
 }
