@@ -190,6 +190,27 @@ async function upsertLatest(client: Client, changes: ProjectionChanges): Promise
 
 const REQUIRED_GAUGES = GAUGES.filter((gauge) => gauge !== 'gpu_usage');
 
+const STAT_COLUMNS = GAUGES.flatMap((g) => [`${g}_sum`, `${g}_min`, `${g}_max`]);
+const MERGE_HOURLY = [
+  'samples = metrics_hourly.samples + excluded.samples',
+  'gpu_usage_count = metrics_hourly.gpu_usage_count + excluded.gpu_usage_count',
+  ...REQUIRED_GAUGES.map((g) => `${g}_sum = metrics_hourly.${g}_sum + excluded.${g}_sum`),
+  // The optional gauge's sum stays null until a sample carries it.
+  `gpu_usage_sum = case when metrics_hourly.gpu_usage_sum is null and excluded.gpu_usage_sum is null then null
+     else coalesce(metrics_hourly.gpu_usage_sum, 0) + coalesce(excluded.gpu_usage_sum, 0) end`,
+  // least/greatest ignore nulls.
+  ...GAUGES.flatMap((g) => [
+    `${g}_min = least(metrics_hourly.${g}_min, excluded.${g}_min)`,
+    `${g}_max = greatest(metrics_hourly.${g}_max, excluded.${g}_max)`,
+  ]),
+];
+/** Built once at load: the text never changes, and a prepared statement has one. */
+const UPSERT_HOURLY = `insert into metrics_hourly (service_id, tenant_id, hour, samples, gpu_usage_count, ${STAT_COLUMNS.join(', ')})
+   select service_id, tenant_id, hour, samples, gpu_usage_count, ${STAT_COLUMNS.join(', ')}
+     from jsonb_to_recordset($1::jsonb) as r(service_id uuid, tenant_id uuid, hour timestamptz, samples bigint,
+       gpu_usage_count bigint, ${STAT_COLUMNS.map((c) => `${c} float8`).join(', ')})
+   on conflict (service_id, hour) do update set ${MERGE_HOURLY.join(', ')}`;
+
 async function upsertHourly(client: Client, changes: ProjectionChanges): Promise<void> {
   if (changes.hourly.size === 0) return;
   const rows = [...changes.hourly.values()].map((bucket) => {
@@ -208,31 +229,7 @@ async function upsertHourly(client: Client, changes: ProjectionChanges): Promise
     }
     return row;
   });
-  const statColumns = GAUGES.flatMap((g) => [`${g}_sum`, `${g}_min`, `${g}_max`]);
-  const merge = [
-    'samples = metrics_hourly.samples + excluded.samples',
-    'gpu_usage_count = metrics_hourly.gpu_usage_count + excluded.gpu_usage_count',
-    ...REQUIRED_GAUGES.map((g) => `${g}_sum = metrics_hourly.${g}_sum + excluded.${g}_sum`),
-    // The optional gauge's sum stays null until a sample carries it.
-    `gpu_usage_sum = case when metrics_hourly.gpu_usage_sum is null and excluded.gpu_usage_sum is null then null
-       else coalesce(metrics_hourly.gpu_usage_sum, 0) + coalesce(excluded.gpu_usage_sum, 0) end`,
-    // least/greatest ignore nulls.
-    ...GAUGES.flatMap((g) => [
-      `${g}_min = least(metrics_hourly.${g}_min, excluded.${g}_min)`,
-      `${g}_max = greatest(metrics_hourly.${g}_max, excluded.${g}_max)`,
-    ]),
-  ];
-  await client.query(
-    prepared(
-      'projection.upsert-hourly',
-      `insert into metrics_hourly (service_id, tenant_id, hour, samples, gpu_usage_count, ${statColumns.join(', ')})
-     select service_id, tenant_id, hour, samples, gpu_usage_count, ${statColumns.join(', ')}
-       from jsonb_to_recordset($1::jsonb) as r(service_id uuid, tenant_id uuid, hour timestamptz, samples bigint,
-         gpu_usage_count bigint, ${statColumns.map((c) => `${c} float8`).join(', ')})
-     on conflict (service_id, hour) do update set ${merge.join(', ')}`,
-      [json(rows)],
-    ),
-  );
+  await client.query(prepared('projection.upsert-hourly', UPSERT_HOURLY, [json(rows)]));
 }
 
 async function replaceProcesses(client: Client, changes: ProjectionChanges): Promise<void> {
@@ -312,8 +309,12 @@ async function evaluateAlerts(client: Client, serviceIds: string[]): Promise<voi
   const { rows } = await client.query<LatestRow & { observed_at: Date }>(
     prepared(
       'projection.latest-with-rules',
-      `select m.*, r.rules from metrics_latest m left join alert_rules r on r.tenant_id = m.tenant_id
-      where m.service_id = any($1::uuid[])`,
+      // Columns named, not m.*: a prepared statement fails once a column added by a newer
+      // replicator's migration changes its result, until this process restarts.
+      `select m.service_id, m.tenant_id, m.observed_at, m.cpu_usage, m.memory_usage, m.disk_usage, m.load_avg,
+              m.network_rx_bytes, m.network_tx_bytes, m.gpu_usage, r.rules
+         from metrics_latest m left join alert_rules r on r.tenant_id = m.tenant_id
+        where m.service_id = any($1::uuid[])`,
       [serviceIds],
     ),
   );
