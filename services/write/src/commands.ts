@@ -10,13 +10,14 @@
  * not in 64 round trips. A group never changes an answer: when any of its commands fails or finds
  * its key taken, the group rolls back and each of its commands runs again in a transaction of its own.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   currentTraceparent,
   formatPosition,
   groupBy,
   HttpError,
   isRetryableError,
+  newEventId,
   onlyRow,
   withTransaction,
   type Queryable,
@@ -132,7 +133,9 @@ function prepare(request: CommandRequest, work: Work): Prepared {
     tenantId: request.tenantId,
     // Without a client key the command still gets one, made here once and reused by every retry:
     // when a connection breaks during COMMIT, the next attempt finds the key if COMMIT did succeed.
-    key: request.idempotencyKey ?? `auto:${randomUUID()}`,
+    // Time-ordered (UUIDv7), so that a thousand keys a second land at the right edge of the key
+    // index instead of dirtying pages all over it.
+    key: request.idempotencyKey ?? `auto:${newEventId()}`,
     requestHash: createHash('sha256').update(request.fingerprint).digest(),
     traceparent: currentTraceparent(),
     work,
