@@ -24,8 +24,7 @@ export interface IsolatedStack extends TestStack {
 }
 
 export async function isolatedStack(components: ComponentName[]): Promise<IsolatedStack> {
-  // Under /tmp rather than the repo: short paths, and the postgres user can reach them.
-  const stack = await Stack.start({ runDir: mkdtempSync(join(tmpdir(), 'pulse-test-')), components });
+  const stack = await startOnFreePorts(components);
   return {
     info: stack.info,
     env: stack.env,
@@ -33,6 +32,22 @@ export async function isolatedStack(components: ComponentName[]): Promise<Isolat
     stopProcess: (name) => stack.stopProcess(name),
     startProcess: (name) => void stack.startProcess(name),
   };
+}
+
+/**
+ * A free port is free when the kernel names it, not when a server binds it later: an outgoing
+ * connection can take it in between (it is in the ephemeral range). Such a start is tried again
+ * on other ports; any other failure is the test's.
+ */
+async function startOnFreePorts(components: ComponentName[], attempts = 3): Promise<Stack> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // Under /tmp rather than the repo: short paths, and the postgres user can reach them.
+      return await Stack.start({ runDir: mkdtempSync(join(tmpdir(), 'pulse-test-')), components });
+    } catch (error) {
+      if (attempt >= attempts || !/address already in use/i.test(String(error))) throw error;
+    }
+  }
 }
 
 export async function testStack(components: ComponentName[]): Promise<TestStack> {
