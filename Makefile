@@ -6,6 +6,9 @@ NODE_TSX := node --import tsx
 STACK := $(NODE_TSX) test/harness/cli.ts
 # Extra local-stack parts for `make up`, e.g. `make up WITH=controlplane`.
 WITH ?=
+# `make up` and `make bench` run replication, Kafka and the projector at this niceness, so that
+# the requests come first on a machine shared with the load (test/harness/process.ts); 0 turns it off.
+BACKGROUND_NICENESS ?= 10
 UNIT_TESTS = $(shell find services operator test/unit -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
 
 .PHONY: help deps tools build up down status test test-unit test-integration lint format clean manifests chart-check test-chart bench bench-quick bench-operator simulate
@@ -26,7 +29,7 @@ build: deps ## Compile every workspace (tsc -b)
 	npx tsc -b
 
 up: deps build ## Start the local stack (PostgreSQL primary+replica+projection, Kafka, Prometheus)
-	$(STACK) up $(if $(WITH),--with $(WITH))
+	PULSE_BACKGROUND_NICENESS=$(BACKGROUND_NICENESS) $(STACK) up $(if $(WITH),--with $(WITH))
 
 down: deps ## Stop the local stack; leaves no process behind
 	$(STACK) down
@@ -61,10 +64,10 @@ test-chart: deps ## The Helm chart suite (lint, kubeconform, dry-run and apply o
 	$(NODE_TSX) --test --test-reporter=spec --test-timeout=600000 test/integration/chart.test.ts
 
 bench: deps build ## Benchmark suite, full (about 1 h with a 30 min soak): docs/benchmarks/<date>-full.md, latest.json
-	$(NODE_TSX) bench/run.ts
+	PULSE_BACKGROUND_NICENESS=$(BACKGROUND_NICENESS) $(NODE_TSX) bench/run.ts
 
 bench-quick: deps build ## The same suite, short (a few minutes): docs/benchmarks/<date>-quick.md
-	$(NODE_TSX) bench/run.ts --quick
+	PULSE_BACKGROUND_NICENESS=$(BACKGROUND_NICENESS) $(NODE_TSX) bench/run.ts --quick
 
 bench-operator: deps build ## The operator with 500 ReplicationLags at a 15 s poll, a 5 min window (about 10 min): docs/benchmarks/<date>-operator.md
 	$(NODE_TSX) bench/operator.ts

@@ -23,6 +23,8 @@ export interface BenchRaw {
   commit: string;
   profile: Profile;
   machine: Machine;
+  /** The niceness of the replica, the projection database, Kafka and the replicator (absent before it was set). */
+  backgroundNiceness?: number;
   loadAverage: { before: number[]; after: number[] };
   limits: {
     pgCopy: { value: number; raw: unknown };
@@ -140,6 +142,12 @@ export function markdown(raw: BenchRaw, result: Latest, rawFile: string): string
     `**Machine:** ${raw.machine.cores} cores (${raw.machine.cpu_model}), ${raw.machine.mem_gib} GiB. The load generator (k6), the`,
     'whole local stack (PostgreSQL primary + replica + projection, Kafka, Prometheus) and the three services share these cores,',
     'all on loopback.',
+    ...(raw.backgroundNiceness
+      ? [
+          `The replica, the projection database, Kafka and the replicator ran at niceness ${raw.backgroundNiceness}, the write`,
+          'service, the primary, the read service and k6 at 0: under contention the requests get the CPU first.',
+        ]
+      : []),
     `**Load average** (1, 5, 15 min) before the run: ${raw.loadAverage.before.map((v) => v.toFixed(2)).join(', ')};`,
     `after: ${raw.loadAverage.after.map((v) => v.toFixed(2)).join(', ')}. Anything above 0 before the run is other work on the machine.`,
     '',

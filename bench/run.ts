@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import { backgroundNiceness } from '../test/harness/process.js';
 import { startService, type RunningService, type ServiceName } from '../test/harness/services.js';
 import { createTenant } from '../test/harness/api.js';
 import { readStackInfo, Stack } from '../test/harness/stack.js';
@@ -212,6 +213,7 @@ async function main(): Promise<void> {
       commit: commit(),
       profile,
       machine: machine(),
+      backgroundNiceness: backgroundNiceness(),
       loadAverage: { before: loadBefore, after: loadavg() },
       limits: { pgCopy, kafka, hello },
       k6,

@@ -27,6 +27,25 @@ export interface ProcessSpec {
   user?: { uid: number; gid: number };
   /** The signal that makes the program shut down cleanly and quickly. */
   stopSignal?: NodeJS.Signals;
+  /**
+   * Work that catches up behind the requests (replication, relay, projection): it runs at the
+   * niceness backgroundNiceness() gives, so that on one shared machine a request waits for the
+   * CPU behind other requests only, as CPU requests arrange it in a cluster. Its work is the same.
+   */
+  background?: boolean;
+}
+
+/**
+ * PULSE_BACKGROUND_NICENESS (0 to 19, default 0): `make up` and `make bench` set 10, for a machine
+ * that the stack shares with its load. The test suites leave it at 0.
+ */
+export function backgroundNiceness(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.PULSE_BACKGROUND_NICENESS ?? '0';
+  const niceness = Number(value);
+  if (!Number.isInteger(niceness) || niceness < 0 || niceness > 19) {
+    throw new Error(`PULSE_BACKGROUND_NICENESS: expected an integer from 0 to 19, got "${value}"`);
+  }
+  return niceness;
 }
 
 export interface ExitInfo {
@@ -52,7 +71,13 @@ export class ManagedProcess {
     mkdirSync(pidDir, { recursive: true });
     const logFile = join(logDir, `${spec.name}.log`);
     const log = openSync(logFile, 'a');
-    const child = spawn(spec.command, spec.args, {
+    const niceness = spec.background ? backgroundNiceness() : 0;
+    // nice(1) execs the command, so the pid (and process group) stays the command's own.
+    const [command, args]: [string, string[]] =
+      niceness > 0
+        ? ['nice', ['-n', String(niceness), spec.command, ...spec.args]]
+        : [spec.command, spec.args];
+    const child = spawn(command, args, {
       cwd: spec.cwd,
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', log, log],

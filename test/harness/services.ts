@@ -61,6 +61,8 @@ export async function startService(
     args: command,
     env,
     cwd: repoRoot,
+    // The replicator relays and projects behind the writes (ProcessSpec.background).
+    background: name === 'replicator',
   });
   const url = `http://127.0.0.1:${options.port}`;
   try {

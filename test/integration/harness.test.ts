@@ -16,10 +16,22 @@ import { waitFor } from '../harness/wait.js';
 const run = promisify(execFile);
 
 /** `make up`/`make down` as a person runs them, in a run dir of the test's own. */
-const stackCli = (runDir: string) => (args: string[]) =>
-  run('node', ['--import', 'tsx', join(repoRoot, 'test/harness/cli.ts'), ...args, '--run-dir', runDir], {
-    cwd: repoRoot,
-  });
+const stackCli =
+  (runDir: string, env: Record<string, string> = {}) =>
+  (args: string[]) =>
+    run('node', ['--import', 'tsx', join(repoRoot, 'test/harness/cli.ts'), ...args, '--run-dir', runDir], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+    });
+
+/** The niceness of a process, field 19 of /proc/<pid>/stat (after the parenthesised name). */
+function nicenessOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Number(fields[16]);
+}
+
+const pidOf = (runDir: string, name: string) =>
+  Number(readFileSync(join(runDir, 'run', `${name}.pid`), 'utf8').split('\n')[0]);
 
 function assertNothingLeft(runDir: string, expected: string[]): void {
   const started = startedProcesses(runDir);
@@ -113,9 +125,9 @@ describe('local stack harness', () => {
     }
   });
 
-  it('`up` runs the pipeline with demo traffic under a supervisor; `down` stops it all', async () => {
+  it('`up` runs the pipeline with demo traffic under a supervisor, the background niced; `down` stops it all', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'pulse-up-'));
-    const cli = stackCli(runDir);
+    const cli = stackCli(runDir, { PULSE_BACKGROUND_NICENESS: '10' });
     try {
       const up = await cli([
         'up',
@@ -154,6 +166,28 @@ describe('local stack harness', () => {
       );
       assert.equal(seen.services.total, 8);
 
+      // What catches up behind the requests yields the CPU to them; the request path does not.
+      const niceness = Object.fromEntries(
+        [
+          'postgres-primary',
+          'postgres-replica',
+          'postgres-projection',
+          'kafka',
+          'write',
+          'replicator',
+          'read',
+        ].map((name) => [name, nicenessOf(pidOf(runDir, name))]),
+      );
+      assert.deepEqual(niceness, {
+        'postgres-primary': 0,
+        'postgres-replica': 10,
+        'postgres-projection': 10,
+        kafka: 10,
+        write: 0,
+        replicator: 10,
+        read: 0,
+      });
+
       // With the control plane, the operator publishes the pipeline's lag on the ReplicationLag.
       const rlag = await waitFor(
         'kubectl get rlag to show the lag',
@@ -170,7 +204,7 @@ describe('local stack harness', () => {
       );
 
       // The supervisor brings a killed service back.
-      const supervisor = Number(readFileSync(join(runDir, 'run', 'write.pid'), 'utf8').split('\n')[0]);
+      const supervisor = pidOf(runDir, 'write');
       // The supervisor's children that run the service: tsx keeps an esbuild service beside them.
       const children = async () =>
         (

@@ -99,6 +99,7 @@ export async function startKafka(ctx: StackContext): Promise<Started> {
   const broker = ManagedProcess.start(ctx.runDir, {
     name: 'kafka',
     command: 'java',
+    background: true,
     args: [
       ...JVM_OPTIONS,
       `-Dlog4j.configuration=file:${toolPaths.kafkaLog4j}`,

@@ -101,12 +101,14 @@ async function startServer(
   port: number,
   user: ServerUser | undefined,
   extra: Record<string, string | number>,
+  { background = false } = {},
 ): Promise<ManagedProcess> {
   const server = ManagedProcess.start(ctx.runDir, {
     name,
     command: join(toolPaths.postgresBin, 'postgres'),
     args: serverArgs(dataDir, port, extra),
     user,
+    background,
     stopSignal: 'SIGINT', // "fast" shutdown: roll back open transactions, don't wait for clients
   });
   await waitFor(
@@ -201,7 +203,16 @@ export async function startWriteCluster(ctx: StackContext): Promise<Started> {
       );
     }
     processes.push(
-      await startServer('postgres-replica', ctx, replicaDir, replicaPort, user, { hot_standby: 'on' }),
+      // Replays the primary's WAL behind the writes; the history reads it serves are light.
+      await startServer(
+        'postgres-replica',
+        ctx,
+        replicaDir,
+        replicaPort,
+        user,
+        { hot_standby: 'on' },
+        { background: true },
+      ),
     );
     await waitFor(
       'the replica to stream from the primary',
@@ -240,6 +251,8 @@ export async function startProjectionServer(ctx: StackContext): Promise<Started>
     ctx.ports.postgresProjection,
     user,
     {},
+    // Written by the projector behind the writes; dashboards mostly read kept answers.
+    { background: true },
   );
   try {
     await ensureDatabase(ctx, ctx.ports.postgresProjection, PROJECTION_DB);
