@@ -356,6 +356,29 @@ describe('read service', () => {
       (all.metrics as { service_id: string }[]).map((m) => m.service_id),
       [service.id],
     );
+
+    // A sample back under the threshold resolves the alert, and the counts follow.
+    const dashboardAfterCpu = async (minutes: number, cpu: number) => {
+      const written = await post(
+        '/metrics/system',
+        alpha.keys.readWrite,
+        sample(service.id, minutes, { cpu_usage: cpu }),
+      );
+      const answer = ok(await getAt('/dashboard', alpha.keys.read, String(written.body.position)));
+      return {
+        open: (answer.alerts as { open: number }).open,
+        degraded: (answer.services as { by_health: Record<string, number> }).by_health.degraded,
+      };
+    };
+    assert.deepEqual(await dashboardAfterCpu(56, 12), { open: 0, degraded: 0 });
+    const resolved = ok(await get(`/alerts?state=resolved&service=${service.id}`, alpha.keys.read))
+      .alerts as { rule: string; state: string }[];
+    assert.deepEqual(
+      resolved.map(({ rule, state }) => ({ rule, state })),
+      [{ rule: 'cpu', state: 'resolved' }],
+    );
+    // Hot again, as the tests below expect: a new alert, counted again.
+    assert.deepEqual(await dashboardAfterCpu(57, 99), { open: 1, degraded: 1 });
   });
 
   it("never shows one tenant another's data", async () => {

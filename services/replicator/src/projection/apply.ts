@@ -36,14 +36,16 @@ export async function applyEvents(client: Client, events: AnyEvent[]): Promise<A
 export async function applyChanges(client: Client, changes: ProjectionChanges): Promise<void> {
   await upsertRegistrations(client, changes);
   await upsertAlertRules(client, changes);
-  await upsertHeartbeats(client, changes);
+  const heartbeatAlertsResolved = await upsertHeartbeats(client, changes);
   await upsertLatest(client, changes);
   await upsertHourly(client, changes);
   await replaceProcesses(client, changes);
   await refreshStatus(client, changes);
-  const evaluated = await servicesToEvaluate(client, changes);
-  await evaluateAlerts(client, evaluated);
-  await refreshOpenAlertCounts(client, [...new Set([...evaluated, ...changes.heartbeats.keys()])]);
+  const alertsChanged = await evaluateAlerts(client, await servicesToEvaluate(client, changes));
+  // Counted again only where an alert opened or resolved: most batches change none, and a count
+  // rewritten unchanged would still be a new version of every status row the batch touched.
+  const counts = new Set([...heartbeatAlertsResolved, ...alertsChanged]);
+  if (counts.size > 0) await refreshOpenAlertCounts(client, [...counts]);
 }
 
 const json = (rows: unknown[]) => JSON.stringify(rows);
@@ -131,8 +133,9 @@ async function ensureStatusRows(client: Client, services: Map<string, string>): 
   );
 }
 
-async function upsertHeartbeats(client: Client, changes: ProjectionChanges): Promise<void> {
-  if (changes.heartbeats.size === 0) return;
+/** Returns the services whose missing-heartbeat alert a heartbeat resolved. */
+async function upsertHeartbeats(client: Client, changes: ProjectionChanges): Promise<string[]> {
+  if (changes.heartbeats.size === 0) return [];
   await ensureStatusRows(client, new Map([...changes.heartbeats].map(([id, h]) => [id, h.tenantId])));
   const rows = [...changes.heartbeats.entries()].map(([service_id, h]) => ({
     service_id,
@@ -149,15 +152,17 @@ async function upsertHeartbeats(client: Client, changes: ProjectionChanges): Pro
     ),
   );
   // A heartbeat ends a missing-heartbeat alert.
-  await client.query(
+  const resolved = await client.query<{ service_id: string }>(
     prepared(
       'projection.resolve-heartbeat-alerts',
       `update alerts a set state = 'resolved', resolved_at = r.observed_at
        from jsonb_to_recordset($1::jsonb) as r(service_id uuid, observed_at timestamptz)
-      where a.service_id = r.service_id and a.rule = 'heartbeat' and a.state = 'open'`,
+      where a.service_id = r.service_id and a.rule = 'heartbeat' and a.state = 'open'
+      returning a.service_id`,
       [json(rows)],
     ),
   );
+  return resolved.rows.map((row) => row.service_id);
 }
 
 async function upsertLatest(client: Client, changes: ProjectionChanges): Promise<void> {
@@ -302,17 +307,26 @@ interface LatestRow extends SystemSample {
   service_id: string;
   tenant_id: string;
   rules: AlertRules | null;
+  /** The rules with an open alert for the service. */
+  open_rules: string[];
 }
 
-async function evaluateAlerts(client: Client, serviceIds: string[]): Promise<void> {
-  if (serviceIds.length === 0) return;
+/**
+ * Opens the alerts of breached rules and resolves those of rules no longer breached, as the open
+ * alerts read with the latest values show them; returns the services whose alerts changed. The
+ * writes keep their own guards (one open alert per rule, resolve only an open one) for a dead
+ * letter replayed beside the service's projector.
+ */
+async function evaluateAlerts(client: Client, serviceIds: string[]): Promise<string[]> {
+  if (serviceIds.length === 0) return [];
   const { rows } = await client.query<LatestRow & { observed_at: Date }>(
     prepared(
       'projection.latest-with-rules',
       // Columns named, not m.*: a prepared statement fails once a column added by a newer
       // replicator's migration changes its result, until this process restarts.
       `select m.service_id, m.tenant_id, m.observed_at, m.cpu_usage, m.memory_usage, m.disk_usage, m.load_avg,
-              m.network_rx_bytes, m.network_tx_bytes, m.gpu_usage, r.rules
+              m.network_rx_bytes, m.network_tx_bytes, m.gpu_usage, r.rules,
+              array(select a.rule from alerts a where a.service_id = m.service_id and a.state = 'open') as open_rules
          from metrics_latest m left join alert_rules r on r.tenant_id = m.tenant_id
         where m.service_id = any($1::uuid[])`,
       [serviceIds],
@@ -322,10 +336,13 @@ async function evaluateAlerts(client: Client, serviceIds: string[]): Promise<voi
   const resolve: Record<string, unknown>[] = [];
   for (const row of rows) {
     const observedAt = row.observed_at.toISOString();
+    const openRules = new Set(row.open_rules);
     for (const verdict of evaluateThresholds(
       { ...row, observed_at: observedAt },
       row.rules ?? DEFAULT_ALERT_RULES,
     )) {
+      // A verdict that keeps the alert's state as it is writes nothing.
+      if (verdict.breached === openRules.has(verdict.rule)) continue;
       const key = { service_id: row.service_id, rule: verdict.rule, at: observedAt };
       if (verdict.breached) {
         open.push({
@@ -340,28 +357,36 @@ async function evaluateAlerts(client: Client, serviceIds: string[]): Promise<voi
       }
     }
   }
-  if (open.length > 0)
-    await client.query(
+  const changed = new Set<string>();
+  if (open.length > 0) {
+    const opened = await client.query<{ service_id: string }>(
       prepared(
         'projection.open-alerts',
         `insert into alerts (tenant_id, service_id, rule, severity, state, value, threshold, opened_at)
      select tenant_id, service_id, rule, severity, 'open', value, threshold, at
        from jsonb_to_recordset($1::jsonb) as r(tenant_id uuid, service_id uuid, rule text, severity text,
          value float8, threshold float8, at timestamptz)
-     on conflict (service_id, rule) where state = 'open' do nothing`,
+     on conflict (service_id, rule) where state = 'open' do nothing
+     returning service_id`,
         [json(open)],
       ),
     );
-  if (resolve.length > 0)
-    await client.query(
+    for (const row of opened.rows) changed.add(row.service_id);
+  }
+  if (resolve.length > 0) {
+    const resolved = await client.query<{ service_id: string }>(
       prepared(
         'projection.resolve-alerts',
         `update alerts a set state = 'resolved', resolved_at = r.at
        from jsonb_to_recordset($1::jsonb) as r(service_id uuid, rule text, at timestamptz)
-      where a.service_id = r.service_id and a.rule = r.rule and a.state = 'open'`,
+      where a.service_id = r.service_id and a.rule = r.rule and a.state = 'open'
+      returning a.service_id`,
         [json(resolve)],
       ),
     );
+    for (const row of resolved.rows) changed.add(row.service_id);
+  }
+  return [...changed];
 }
 
 export async function refreshOpenAlertCounts(client: Client, serviceIds: string[]): Promise<void> {
