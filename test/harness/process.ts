@@ -36,8 +36,8 @@ export interface ProcessSpec {
 }
 
 /**
- * PULSE_BACKGROUND_NICENESS (0 to 19, default 0): `make up` and `make bench` set 10, for a machine
- * that the stack shares with its load. The test suites leave it at 0.
+ * PULSE_BACKGROUND_NICENESS (0 to 19, default 0), set by `make up` and `make bench` from the
+ * Makefile's BACKGROUND_NICENESS (0 unless given). The test suites leave it at 0.
  */
 export function backgroundNiceness(env: NodeJS.ProcessEnv = process.env): number {
   const value = env.PULSE_BACKGROUND_NICENESS ?? '0';
