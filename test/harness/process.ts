@@ -28,9 +28,9 @@ export interface ProcessSpec {
   /** The signal that makes the program shut down cleanly and quickly. */
   stopSignal?: NodeJS.Signals;
   /**
-   * Work that catches up behind the requests (replication, relay, projection): it runs at the
-   * niceness backgroundNiceness() gives, so that on one shared machine a request waits for the
-   * CPU behind other requests only, as CPU requests arrange it in a cluster. Its work is the same.
+   * Work that catches up behind the writes (replication, relay, projection): it runs at the
+   * niceness backgroundNiceness() gives, 0 unless set. The replica and the projection server also
+   * answer reads, which wait with them (the Makefile's BACKGROUND_NICENESS says what that cost).
    */
   background?: boolean;
 }

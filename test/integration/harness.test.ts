@@ -24,10 +24,10 @@ const stackCli =
       env: { ...process.env, ...env },
     });
 
-/** The niceness of a process, field 19 of /proc/<pid>/stat (after the parenthesised name). */
+/** The niceness of a process, field 19 of /proc/<pid>/stat (after the name, which may hold ") "). */
 function nicenessOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return Number(fields[16]);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[16]);
 }
 
 const pidOf = (runDir: string, name: string) =>

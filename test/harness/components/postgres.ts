@@ -203,7 +203,7 @@ export async function startWriteCluster(ctx: StackContext): Promise<Started> {
       );
     }
     processes.push(
-      // Replays the primary's WAL behind the writes; the history reads it serves are light.
+      // Replays the primary's WAL behind the writes, and serves raw history reads too.
       await startServer(
         'postgres-replica',
         ctx,
@@ -251,7 +251,8 @@ export async function startProjectionServer(ctx: StackContext): Promise<Started>
     ctx.ports.postgresProjection,
     user,
     {},
-    // Written by the projector behind the writes; dashboards mostly read kept answers.
+    // Written by the projector behind the writes, and read by the read service, whose kept answers
+    // it refreshes: niced, it slowed the dashboards (2026-12-06-full-4).
     { background: true },
   );
   try {
