@@ -17,6 +17,7 @@ import { freePort } from '../harness/ports.js';
 import { serviceEntry, startService, type RunningService } from '../harness/services.js';
 import { suiteScope, testStack, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
+import { metricValue } from './support/pipeline.js';
 
 const ADMIN_KEY = newAdminKey();
 
@@ -594,6 +595,104 @@ describe('write service', () => {
       assert.equal(Number(now.outbox) - Number(before.outbox), 13);
       assert.equal(Number(now.system) - Number(before.system), 13);
       assert.equal(Number(now.idempotency) - Number(before.idempotency), 13);
+    });
+
+    it('commits a group of single samples in one statement, with the rows and events a transaction writes', async () => {
+      const serviceId = await register(writerA, 'one-statement');
+      const batchService = await register(writerA, 'one-statement-batch');
+      // The owner of a service is remembered after its first sample; before, the group runs in BEGIN/COMMIT.
+      assert.equal(
+        (await api('POST', '/metrics/system', { key: writerA, body: sample(serviceId) })).status,
+        202,
+      );
+      const statementCommits = async () =>
+        (await metricValue(service.url, 'pulse_write_commands_per_transaction_sum', {
+          commit: 'statement',
+        })) ?? 0;
+      const before = { rows: await counts(tenantA), commands: await statementCommits() };
+      const base = Date.now() - 300_000;
+      // Values whose text a careless conversion changes, with and without the optional field.
+      const bodies = Array.from({ length: 14 }, (_, i) =>
+        sample(serviceId, {
+          observed_at: new Date(base - i).toISOString(),
+          cpu_usage: 12.345678901234567 + i,
+          load_avg: 0.1 + 0.2,
+          network_rx_bytes: Number.MAX_SAFE_INTEGER - i,
+          ...(i % 2 === 0 ? { gpu_usage: 99.99999999999999 } : {}),
+        }),
+      );
+      // The same sample twice, with different values: the first one sent is stored, and only its event.
+      const twice = sample(serviceId, { observed_at: new Date(base - 1000).toISOString(), cpu_usage: 33 });
+      const replies = await sendWhileGroupsWait(serviceId, () =>
+        [...bodies, twice, { ...twice, cpu_usage: 44 }].map((body) =>
+          api('POST', '/metrics/system', { key: writerA, body }),
+        ),
+      );
+      const txids = await assertGroupedBehindTwo(replies, 14);
+      assert.equal(
+        (await statementCommits()) - before.commands,
+        16,
+        'every command committed by one statement',
+      );
+      const now = await counts(tenantA);
+      assert.equal(Number(now.system) - Number(before.rows.system), 15);
+      assert.equal(Number(now.outbox) - Number(before.rows.outbox), 15);
+      assert.equal(Number(now.idempotency) - Number(before.rows.idempotency), 16);
+
+      // The same samples of another service through the batch route, a transaction: the same payloads.
+      const batched = [...bodies, twice].map((body) => ({ ...body, service_id: batchService }));
+      const batch = await api('POST', '/metrics/system/batch', { key: writerA, body: { samples: batched } });
+      assert.equal(batch.status, 202, JSON.stringify(batch.body));
+      const payloadsOf = async (id: string) =>
+        (
+          await db.query<{ sample: string }>(
+            `select jsonb_array_elements(payload->'samples')::text as sample from outbox
+              where aggregate_id = $1 and type = 'metrics.system.recorded' and occurred_at < $2
+              order by 1`,
+            [id, new Date(base + 1).toISOString()],
+          )
+        ).rows.map((row) => row.sample);
+      const single = await payloadsOf(serviceId);
+      assert.equal(single.length, 15);
+      assert.deepEqual(single, await payloadsOf(batchService));
+      const events = (await Promise.all(txids.map(eventsOf))).flat();
+      assert.deepEqual(new Set(events.map((event) => event.type)), new Set(['metrics.system.recorded']));
+      assert.ok(events.every((event) => event.aggregate_id === serviceId && event.tenant_id === tenantA));
+    });
+
+    it('gives each command its own transaction when a key in a one-statement group is taken', async () => {
+      const serviceId = await register(writerA, 'one-statement-key');
+      assert.equal(
+        (await api('POST', '/metrics/system', { key: writerA, body: sample(serviceId) })).status,
+        202,
+      );
+      const before = await counts(tenantA);
+      const base = Date.now() - 360_000;
+      const repeated = { 'Idempotency-Key': `statement-${randomUUID()}` };
+      const repeatedBody = sample(serviceId, { observed_at: new Date(base - 100).toISOString() });
+      const replies = await sendWhileGroupsWait(serviceId, () => [
+        ...Array.from({ length: 8 }, (_, i) =>
+          api('POST', '/metrics/system', {
+            key: writerA,
+            body: sample(serviceId, { observed_at: new Date(base - i).toISOString() }),
+          }),
+        ),
+        ...[1, 2, 3].map(() =>
+          api('POST', '/metrics/system', { key: writerA, body: repeatedBody, headers: repeated }),
+        ),
+      ]);
+      assert.deepEqual(
+        replies.map((r) => r.status),
+        Array(11).fill(202),
+      );
+      const repeats = replies.slice(8);
+      assert.equal(new Set(repeats.map((r) => r.body.position)).size, 1, 'one answer for the repeated key');
+      assert.equal(repeats.filter((r) => r.headers.get('idempotent-replayed') === 'true').length, 2);
+      await assertPositionsExact(replies);
+      const now = await counts(tenantA);
+      assert.equal(Number(now.system) - Number(before.system), 9);
+      assert.equal(Number(now.outbox) - Number(before.outbox), 9);
+      assert.equal(Number(now.idempotency) - Number(before.idempotency), 9);
     });
 
     it('commits neither domain rows nor outbox rows when the command fails', async () => {

@@ -128,16 +128,27 @@ export interface TransactionOptions {
 }
 
 /** Runs fn in BEGIN/COMMIT on one pooled connection, retrying the whole transaction on failover errors. */
-export async function withTransaction<T>(
+export function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: Queryable) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
+  return withRetries(() => transactionOnce(pool, fn), options);
+}
+
+/**
+ * Runs an attempt again after failover errors, with backoff, until the policy's deadline. The
+ * attempt must be a whole transaction: one statement outside BEGIN, or a `withTransaction`'s.
+ */
+export async function withRetries<T>(
+  attemptOnce: () => Promise<T>,
   options: TransactionOptions = {},
 ): Promise<T> {
   const policy = options.retry ?? DEFAULT_RETRY_POLICY;
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await transactionOnce(pool, fn);
+      return await attemptOnce();
     } catch (error) {
       const delay = retryDelayMs(policy, attempt);
       if (!isRetryableError(error) || Date.now() + delay - started > policy.deadlineMs) throw error;

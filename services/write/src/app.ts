@@ -54,7 +54,8 @@ export function createWriteApp(options: WriteAppOptions): HttpApp {
     }),
     groupSize: new Histogram({
       name: 'pulse_write_commands_per_transaction',
-      help: 'Commands committed together in one transaction (group commit)',
+      help: 'Commands committed together in one transaction (group commit), by how: in BEGIN/COMMIT or by one statement',
+      labelNames: ['commit'],
       buckets: [1, 2, 4, 8, 16, 32, 64, 128],
       registers: [telemetry.registry],
     }),

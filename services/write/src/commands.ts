@@ -7,8 +7,10 @@
  * BEGIN, one outbox statement and one COMMIT, with its WAL flush, for the whole group instead of
  * for each. Commands of one kind that can run merged (a `CommandKind`, e.g. single samples) also
  * share their statements: a group of 64 single-sample POSTs inserts its samples in one statement,
- * not in 64 round trips. A group never changes an answer: when any of its commands fails or finds
- * its key taken, the group rolls back and each of its commands runs again in a transaction of its own.
+ * not in 64 round trips. A kind may commit such a group by itself, in one statement outside BEGIN and
+ * COMMIT (`commitInOneStatement`): a group of single-sample POSTs is then one round trip. A group
+ * never changes an answer: when any of its commands fails or finds its key taken, the group rolls
+ * back and each of its commands runs again in a transaction of its own.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -19,7 +21,9 @@ import {
   isRetryableError,
   newEventId,
   onlyRow,
+  withRetries,
   withTransaction,
+  type EventType,
   type Queryable,
 } from '@pulse/core';
 import type pg from 'pg';
@@ -56,9 +60,12 @@ export interface CommandDeps {
   wakeRelay: () => void;
   retries: Counter;
   events: Counter<'type'>;
-  /** Commands per committed transaction. */
-  groupSize: { observe: (size: number) => void };
+  /** Commands per committed transaction, by how it committed. */
+  groupSize: { observe: (labels: { commit: CommitPath }, size: number) => void };
 }
+
+/** A group committed in BEGIN/COMMIT, or by one statement of its kind. */
+export type CommitPath = 'transaction' | 'statement';
 
 export type Command = (tx: Queryable) => Promise<CommandOutcome>;
 
@@ -69,6 +76,29 @@ export type Command = (tx: Queryable) => Promise<CommandOutcome>;
  */
 export interface CommandKind<I> {
   runMany(tx: Queryable, inputs: I[]): Promise<CommandOutcome[]>;
+  /**
+   * Commits commands of this kind, and nothing else, in one statement outside BEGIN/COMMIT: their
+   * rows, their events and their idempotency records, with the outcomes runMany would give. Undefined
+   * when it cannot (runMany then runs in a transaction). A key already taken fails the statement.
+   */
+  commitInOneStatement?(db: pg.Pool, commands: KeyedInput<I>[]): Promise<StatementCommit | undefined>;
+}
+
+/** A command's input with what its idempotency record and events carry. */
+export interface KeyedInput<I> {
+  input: I;
+  tenantId: string;
+  key: string;
+  requestHash: Buffer;
+  traceparent: string | null;
+}
+
+export interface StatementCommit {
+  txid: string;
+  /** The type of each event committed. */
+  eventTypes: EventType[];
+  /** The commands' answers, in their order; none names another transaction's position. */
+  outcomes: { status: number; body: Record<string, unknown> }[];
 }
 
 /** A command as its kind and input, so that it can run merged with others of its kind. */
@@ -149,10 +179,7 @@ class KeyTaken extends Error {}
  * Commits the commands in one transaction. The position of each names the transaction and all of
  * its events: the projection has applied a command once it has applied the whole transaction.
  */
-async function commitTogether<C extends Prepared>(
-  deps: CommandDeps,
-  commands: C[],
-): Promise<{ command: C; result: CommandResult }[]> {
+async function commitTogether(deps: CommandDeps, commands: Prepared[]): Promise<CommandResult[]> {
   let committedEvents: PendingEvent[] = [];
   const results = await withTransaction(
     deps.pool,
@@ -183,12 +210,9 @@ async function commitTogether<C extends Prepared>(
       if (recorded < commands.length) throw new KeyTaken();
       committedEvents = events.map(({ event }) => event);
       const transaction = formatPosition({ txid, events: events.length });
-      return done.map(({ command, outcome, body }) => {
+      return done.map(({ outcome, body }) => {
         const position = outcome.position ?? transaction;
-        return {
-          command,
-          result: { status: outcome.status, body: { ...body, position }, position, replayed: false },
-        };
+        return { status: outcome.status, body: { ...body, position }, position, replayed: false };
       });
     },
     {
@@ -197,16 +221,61 @@ async function commitTogether<C extends Prepared>(
       },
     },
   );
-  // Counted after COMMIT: an attempt that was rolled back and retried must not count twice.
-  for (const event of committedEvents) deps.events.inc({ type: event.type });
-  if (committedEvents.length > 0) deps.wakeRelay();
-  deps.groupSize.observe(commands.length);
+  afterCommit(
+    deps,
+    committedEvents.map(({ type }) => type),
+    { commit: 'transaction' },
+    commands.length,
+  );
   return results;
+}
+
+/** Counted after COMMIT: an attempt that was rolled back and retried must not count twice. */
+function afterCommit(
+  deps: CommandDeps,
+  eventTypes: EventType[],
+  labels: { commit: CommitPath },
+  commands: number,
+): void {
+  for (const type of eventTypes) deps.events.inc({ type });
+  if (eventTypes.length > 0) deps.wakeRelay();
+  deps.groupSize.observe(labels, commands);
+}
+
+/** The commands' results from their kind's one statement, or undefined where it cannot commit them. */
+async function commitInOneStatement(
+  deps: CommandDeps,
+  kind: CommandKind<unknown>,
+  commands: Prepared[],
+): Promise<CommandResult[] | undefined> {
+  if (!kind.commitInOneStatement) return undefined;
+  const keyed = commands.map(({ work, tenantId, key, requestHash, traceparent }) => ({
+    input: work.input,
+    tenantId,
+    key,
+    requestHash,
+    traceparent,
+  }));
+  const commit = kind.commitInOneStatement.bind(kind);
+  const committed = await withRetries(() => commit(deps.pool, keyed), {
+    onRetry: () => {
+      deps.retries.inc();
+    },
+  });
+  if (!committed) return undefined;
+  afterCommit(deps, committed.eventTypes, { commit: 'statement' }, commands.length);
+  const position = formatPosition({ txid: committed.txid, events: committed.eventTypes.length });
+  return committed.outcomes.map(({ status, body }) => ({
+    status,
+    body: { ...body, position },
+    position,
+    replayed: false,
+  }));
 }
 
 async function commitAlone(deps: CommandDeps, command: Prepared): Promise<CommandResult> {
   try {
-    return onlyRow(await commitTogether(deps, [command])).result;
+    return onlyRow(await commitTogether(deps, [command]));
   } catch (error) {
     if (!(error instanceof KeyTaken)) throw error;
     return replay(deps.pool, command.tenantId, command.key, command.requestHash);
@@ -267,22 +336,39 @@ export class CommandGroups {
   }
 
   private async commit(group: Queued[]): Promise<void> {
-    if (group.length > 1) {
-      try {
-        for (const { command, result } of await commitTogether(this.deps, group)) command.resolve(result);
+    try {
+      const results = await this.commitAsOne(group);
+      if (results) {
+        group.forEach((command, index) => {
+          command.resolve(results[index] as CommandResult);
+        });
         return;
-      } catch (error) {
-        // The database stayed out of reach for the whole retry deadline: alone, each would wait again.
-        if (isRetryableError(error)) {
-          for (const command of group) command.reject(error);
-          return;
-        }
-        // Some command failed or its key was taken: each gets its own transaction and its own answer.
       }
+    } catch (error) {
+      // The database stayed out of reach for the whole retry deadline: alone, each would wait again.
+      if (isRetryableError(error)) {
+        for (const command of group) command.reject(error);
+        return;
+      }
+      // Some command failed or its key was taken: each gets its own transaction and its own answer.
     }
     await Promise.all(
       group.map((command) => commitAlone(this.deps, command).then(command.resolve, command.reject)),
     );
+  }
+
+  /**
+   * The group's results committed together: by its kind's one statement when all are of one kind
+   * that has it, else in one transaction. Undefined for a lone command that runs alone anyway.
+   */
+  private async commitAsOne(group: Queued[]): Promise<CommandResult[] | undefined> {
+    const kind = group[0]?.work.kind;
+    if (kind && group.every(({ work }) => work.kind === kind)) {
+      const results = await commitInOneStatement(this.deps, kind, group);
+      if (results) return results;
+    }
+    if (group.length === 1) return undefined;
+    return commitTogether(this.deps, group);
   }
 }
 

@@ -9,6 +9,7 @@ import {
   newEventId,
   notFound,
   type AlertRules,
+  type EventType,
   type ProcessSample,
   type Queryable,
 } from '@pulse/core';
@@ -18,6 +19,7 @@ import {
   type StoredSystemSample,
   type SystemSampleRow,
 } from './repositories/metrics.js';
+import { commitSingleSamples } from './repositories/single-samples.js';
 import { registrationTxid, type PendingEvent } from './repositories/outbox.js';
 import {
   findServiceByName,
@@ -107,6 +109,9 @@ export const heartbeats: CommandKind<HeartbeatRow> = {
   },
 };
 
+/** The answer to a sample command, whether its sample was stored or already was. */
+const SAMPLE_ACCEPTED = { status: 202, body: {} };
+
 /** One event per service touched, carrying that service's newly stored samples. */
 export async function recordSystemSamples(
   tx: Queryable,
@@ -119,7 +124,7 @@ export async function recordSystemSamples(
   await owners.require(tx, tenantId, serviceIds, field);
   const stored = await owners.inserting(serviceIds, field(0), () => insertSystemSamples(tx, samples));
   return {
-    outcome: { status: 202, body: {}, events: systemSampleEvents(tenantId, stored) },
+    outcome: { ...SAMPLE_ACCEPTED, events: systemSampleEvents(tenantId, stored) },
     accepted: stored.length,
   };
 }
@@ -168,8 +173,30 @@ export function singleSystemSamples(owners: ServiceOwners): CommandKind<SingleSy
       const storedOf = new Map(stored.map((row) => [row.index, row]));
       return commands.map(({ tenantId }, index) => {
         const own = storedOf.get(index);
-        return { status: 202, body: {}, events: own ? systemSampleEvents(tenantId, [own]) : [] };
+        return { ...SAMPLE_ACCEPTED, events: own ? systemSampleEvents(tenantId, [own]) : [] };
       });
+    },
+    // Only where every owner is remembered: a service deleted since then fails the samples' foreign
+    // key, and the group then runs in transactions, whose runMany answers 404.
+    commitInOneStatement: async (db, commands) => {
+      const known = commands.every(({ input }) => owners.knows(input.tenantId, [input.sample.service_id]));
+      if (!known) return undefined;
+      const { txid, events } = await commitSingleSamples(
+        db,
+        commands.map(({ input, key, requestHash, traceparent }) => ({
+          ...input,
+          eventId: newEventId(),
+          key,
+          requestHash,
+          traceparent,
+          ...SAMPLE_ACCEPTED,
+        })),
+      );
+      return {
+        txid,
+        eventTypes: Array<EventType>(events).fill('metrics.system.recorded'),
+        outcomes: commands.map(() => SAMPLE_ACCEPTED),
+      };
     },
   };
 }

@@ -16,6 +16,11 @@ export class ServiceOwners {
     this.owners = new LRUCache({ max: maxServices });
   }
 
+  /** Whether every service is remembered as the tenant's. */
+  knows(tenantId: string, serviceIds: string[]): boolean {
+    return serviceIds.every((id) => this.owners.get(id) === tenantId);
+  }
+
   /** Rejects the whole request, naming the first field that names a service the tenant lacks. */
   async require(
     tx: Queryable,

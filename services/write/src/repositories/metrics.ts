@@ -5,7 +5,9 @@
  */
 import { prepared, type ProcessSample, type Queryable, type SystemSample } from '@pulse/core';
 
-const UTC_TIME = `to_char(observed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+/** A timestamptz column as the API's RFC 3339 text in UTC, with microseconds. */
+export const utcText = (column: string) =>
+  `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 export type SystemSampleRow = SystemSample & { service_id: string };
 
@@ -15,6 +17,34 @@ export interface StoredSystemSample {
   serviceId: string;
   sample: SystemSample;
 }
+
+/**
+ * Samples as the first nine parameters of a statement: `SAMPLE_ARRAYS` unnests them into the CTE
+ * `input` with more columns after them, and `STORE_INPUT_SAMPLES` is the CTE `stored` that inserts
+ * them in their order and returns the rows inserted. The statements that write samples share them.
+ */
+export const SAMPLE_ARRAYS = `$1::uuid[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
+                            $6::float8[], $7::bigint[], $8::bigint[], $9::float8[]`;
+export const SAMPLE_COLUMNS = `service_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
+                              network_rx_bytes, network_tx_bytes, gpu_usage`;
+export const STORE_INPUT_SAMPLES = `stored as (
+       insert into system_metrics (${SAMPLE_COLUMNS})
+       select ${SAMPLE_COLUMNS}
+       from input order by ordinal
+       on conflict do nothing
+       returning *
+     )`;
+export const sampleParameters = (samples: SystemSampleRow[]) => [
+  samples.map((s) => s.service_id),
+  samples.map((s) => s.observed_at),
+  samples.map((s) => s.cpu_usage),
+  samples.map((s) => s.memory_usage),
+  samples.map((s) => s.disk_usage),
+  samples.map((s) => s.load_avg),
+  samples.map((s) => s.network_rx_bytes),
+  samples.map((s) => s.network_tx_bytes),
+  samples.map((s) => s.gpu_usage ?? null),
+];
 
 /**
  * Inserts the samples in their order (of two with the same service and time, the first is stored)
@@ -39,22 +69,11 @@ export async function insertSystemSamples(
     prepared(
       'write.insert-system-samples',
       `with input as (
-       select * from unnest($1::uuid[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
-                            $6::float8[], $7::bigint[], $8::bigint[], $9::float8[])
-         with ordinality as i(service_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
-                              network_rx_bytes, network_tx_bytes, gpu_usage, ordinal)
-     ), stored as (
-       insert into system_metrics (service_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
-                                   network_rx_bytes, network_tx_bytes, gpu_usage)
-       select service_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
-              network_rx_bytes, network_tx_bytes, gpu_usage
-       from input order by ordinal
-       on conflict do nothing
-       returning *
-     )
+       select * from unnest(${SAMPLE_ARRAYS}) with ordinality as i(${SAMPLE_COLUMNS}, ordinal)
+     ), ${STORE_INPUT_SAMPLES}
      -- RETURNING cannot name the input row, so a stored row finds it by its key: the first input
      -- row with that key, as the one inserted.
-     select index, service_id, ${UTC_TIME} as observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
+     select index, service_id, ${utcText('observed_at')} as observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
             network_rx_bytes, network_tx_bytes, gpu_usage
      from (
        select distinct on (s.service_id, s.observed_at) (i.ordinal - 1)::int as index, s.*
@@ -62,17 +81,7 @@ export async function insertSystemSamples(
        order by s.service_id, s.observed_at, i.ordinal
      ) matched
      order by index`,
-      [
-        samples.map((s) => s.service_id),
-        samples.map((s) => s.observed_at),
-        samples.map((s) => s.cpu_usage),
-        samples.map((s) => s.memory_usage),
-        samples.map((s) => s.disk_usage),
-        samples.map((s) => s.load_avg),
-        samples.map((s) => s.network_rx_bytes),
-        samples.map((s) => s.network_tx_bytes),
-        samples.map((s) => s.gpu_usage ?? null),
-      ],
+      sampleParameters(samples),
     ),
   );
   return rows.map((row) => ({
@@ -104,7 +113,7 @@ export async function insertProcessSamples(
       `insert into process_metrics (service_id, observed_at, pid, process_name, cpu_usage, memory_usage)
      select $1, $2, * from unnest($3::int[], $4::text[], $5::float8[], $6::float8[])
      on conflict do nothing
-     returning ${UTC_TIME} as observed_at, process_name, pid, cpu_usage, memory_usage`,
+     returning ${utcText('observed_at')} as observed_at, process_name, pid, cpu_usage, memory_usage`,
       [
         serviceId,
         observedAt,
