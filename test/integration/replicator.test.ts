@@ -281,12 +281,17 @@ describe('replicator: relay and projectors', () => {
     const insertInHundreds = async (part: OutboxEvent[]) => {
       for (let i = 0; i < part.length; i += 100) await insertOutbox(writeDb, part.slice(i, i + 100));
     };
+    // One event per service first, applied: every partition the backlog reaches then has a stored
+    // offset, without which a partition's batch never shares a transaction (a partition never
+    // applied goes alone, and so do the others of its fetch).
+    await insertOutbox(writeDb, events.slice(0, services.length));
+    await waitApplied(before + services.length);
     const half = events.length / 2;
-    await insertInHundreds(events.slice(0, half));
+    await insertInHundreds(events.slice(services.length, half));
 
     const victim = running.shift();
     assert.ok(victim);
-    await waitFor('the projection to be mid-stream', async () => (await appliedCount()) - before >= 100, {
+    await waitFor('the projection to be mid-stream', async () => (await appliedCount()) - before >= 112, {
       timeoutMs: 60_000,
       intervalMs: 20,
     });
