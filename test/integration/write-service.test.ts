@@ -597,6 +597,12 @@ describe('write service', () => {
       assert.equal(Number(now.idempotency) - Number(before.idempotency), 13);
     });
 
+    /** Commands committed so far by one statement, outside BEGIN/COMMIT. */
+    const statementCommits = async () =>
+      (await metricValue(service.url, 'pulse_write_commands_per_transaction_sum', {
+        commit: 'statement',
+      })) ?? 0;
+
     it('commits a group of single samples in one statement, with the rows and events a transaction writes', async () => {
       const serviceId = await register(writerA, 'one-statement');
       const batchService = await register(writerA, 'one-statement-batch');
@@ -605,10 +611,6 @@ describe('write service', () => {
         (await api('POST', '/metrics/system', { key: writerA, body: sample(serviceId) })).status,
         202,
       );
-      const statementCommits = async () =>
-        (await metricValue(service.url, 'pulse_write_commands_per_transaction_sum', {
-          commit: 'statement',
-        })) ?? 0;
       const before = { rows: await counts(tenantA), commands: await statementCommits() };
       const base = Date.now() - 300_000;
       // Values whose text a careless conversion changes, with and without the optional field.
@@ -693,6 +695,21 @@ describe('write service', () => {
       assert.equal(Number(now.system) - Number(before.system), 9);
       assert.equal(Number(now.outbox) - Number(before.outbox), 9);
       assert.equal(Number(now.idempotency) - Number(before.idempotency), 9);
+
+      // A key committed by the statement, sent again: the statement fails on it and the answer replays.
+      const retried = { 'Idempotency-Key': `statement-retry-${randomUUID()}` };
+      const retriedBody = sample(serviceId, { observed_at: new Date(base - 200).toISOString() });
+      const send = () =>
+        api('POST', '/metrics/system', { key: writerA, body: retriedBody, headers: retried });
+      const statementsBefore = await statementCommits();
+      const first = await send();
+      assert.equal((await statementCommits()) - statementsBefore, 1, 'committed by one statement');
+      const again = await send();
+      assert.deepEqual([first.status, again.status], [202, 202]);
+      assert.equal(again.body.position, first.body.position);
+      assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      await assertPositionsExact([first]);
+      assert.equal(Number((await counts(tenantA)).outbox) - Number(now.outbox), 1);
     });
 
     it('commits neither domain rows nor outbox rows when the command fails', async () => {
