@@ -110,7 +110,7 @@ export const heartbeats: CommandKind<HeartbeatRow> = {
 };
 
 /** The answer to a sample command, whether its sample was stored or already was. */
-const SAMPLE_ACCEPTED = { status: 202, body: {} };
+const SAMPLE_ACCEPTED = Object.freeze({ status: 202, body: Object.freeze({}) });
 
 /** One event per service touched, carrying that service's newly stored samples. */
 export async function recordSystemSamples(
@@ -179,7 +179,7 @@ export function singleSystemSamples(owners: ServiceOwners): CommandKind<SingleSy
     // Only where every owner is remembered: a service deleted since then fails the samples' foreign
     // key, and the group then runs in transactions, whose runMany answers 404.
     commitInOneStatement: async (db, commands) => {
-      const known = commands.every(({ input }) => owners.knows(input.tenantId, [input.sample.service_id]));
+      const known = commands.every(({ input }) => owners.knows(input.tenantId, input.sample.service_id));
       if (!known) return undefined;
       const { txid, events } = await commitSingleSamples(
         db,

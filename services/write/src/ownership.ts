@@ -16,9 +16,9 @@ export class ServiceOwners {
     this.owners = new LRUCache({ max: maxServices });
   }
 
-  /** Whether every service is remembered as the tenant's. */
-  knows(tenantId: string, serviceIds: string[]): boolean {
-    return serviceIds.every((id) => this.owners.get(id) === tenantId);
+  /** Whether the service is remembered as the tenant's. */
+  knows(tenantId: string, serviceId: string): boolean {
+    return this.owners.get(serviceId) === tenantId;
   }
 
   /** Rejects the whole request, naming the first field that names a service the tenant lacks. */
@@ -28,11 +28,11 @@ export class ServiceOwners {
     serviceIds: string[],
     field: (index: number) => string,
   ): Promise<void> {
-    const unknown = [...new Set(serviceIds.filter((id) => this.owners.get(id) !== tenantId))];
+    const unknown = [...new Set(serviceIds.filter((id) => !this.knows(tenantId, id)))];
     if (unknown.length === 0) return;
     const owned = await ownedServiceIds(tx, tenantId, unknown);
     for (const id of owned) this.owners.set(id, tenantId);
-    const missing = serviceIds.findIndex((id) => this.owners.get(id) !== tenantId);
+    const missing = serviceIds.findIndex((id) => !this.knows(tenantId, id));
     if (missing >= 0) throw notFound(`service ${serviceIds[missing]} not found`, field(missing));
   }
 
