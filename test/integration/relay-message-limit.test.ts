@@ -28,6 +28,7 @@ import {
 const { ConfigResourceTypes } = kafkajs;
 const SMALL_LIMIT = 256 * 1024;
 const READ_BYTES = 1024 * 1024;
+const POLL_MS = 10_000;
 
 describe('relay: a topic with a small max.message.bytes', () => {
   let stack: TestStack;
@@ -72,6 +73,9 @@ describe('relay: a topic with a small max.message.bytes', () => {
     });
     replicator = await startReplicator(stack, scope, 'replicator', {
       PULSE_RELAY_BATCH_BYTES: String(READ_BYTES),
+      // Rows reach the relay by NOTIFY (insertOutbox sends one); a relay that waited for its poll
+      // between the reads of one backlog would miss the deadline below.
+      PULSE_RELAY_POLL_INTERVAL_MS: String(POLL_MS),
     });
     projectionDb = new pg.Client({ connectionString: scope.PULSE_PROJECTION_DATABASE_URL });
     await projectionDb.connect();
@@ -116,8 +120,10 @@ describe('relay: a topic with a small max.message.bytes', () => {
     const publishedBefore = await publishes();
     await insertOutbox(writeDb, events);
 
+    // Under two polls: the reads after the first follow each other at once, as each ended at the
+    // byte limit, not after a notification or a poll.
     await waitFor('every row published', async () => (await unpublished(events.map((e) => e.id))) === 0, {
-      timeoutMs: 60_000,
+      timeoutMs: 1.5 * POLL_MS,
     });
     await waitFor('every sample projected once', async () => (await projectedSamples(services)) === 16_000, {
       timeoutMs: 60_000,

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { OUTBOX_CHANNEL } from '@pulse/core';
 import kafkajs, { AssignerProtocol, Partitioners, type PartitionAssigner } from 'kafkajs';
 import { kafkaClient } from '../harness/components/kafka.js';
 import { testStack, suiteScope, type TestStack } from '../harness/testing.js';
@@ -153,6 +154,96 @@ describe('replicator: relay and projectors', () => {
         ])) === 4,
       { timeoutMs: 15_000 },
     );
+  });
+
+  it("keeps a service's status and alerts as its latest sample and its tenant's rules say, registered or not", async () => {
+    // Services whose registrations never arrive (as in a rebuild from the write DB): their status
+    // rows are made by the samples. A rule change re-evaluates a service that sent nothing new.
+    const tenant = randomUUID();
+    const [hot, warm] = [randomUUID(), randomUUID()];
+    const at = (minute: number) => new Date(Date.UTC(2026, 10, 23, 10, minute));
+    // The newest sample of `hot` (minute 15) arrives before an older one.
+    for (const [serviceId, minute, cpu] of [
+      [hot, 5, 20],
+      [hot, 15, 95],
+      [hot, 10, 30],
+      [warm, 5, 50],
+    ] as const)
+      await insertOutbox(writeDb, [systemEvent(tenant, serviceId, [sampleAt(at(minute), cpu)])]);
+    const status = async (serviceId: string) =>
+      (
+        await projectionDb.query<{
+          tenant_id: string;
+          latest_observed_at: Date | null;
+          cpu_usage: number | null;
+          cpu_usage_avg_1h: number | null;
+          open_alerts: number;
+        }>(
+          `select tenant_id, latest_observed_at, cpu_usage, cpu_usage_avg_1h, open_alerts
+             from services_status where service_id = $1`,
+          [serviceId],
+        )
+      ).rows[0];
+    const openRules = async (serviceId: string) =>
+      (
+        await projectionDb.query<{ rule: string }>(
+          `select rule from alerts where service_id = $1 and state = 'open' order by rule`,
+          [serviceId],
+        )
+      ).rows.map((row) => row.rule);
+    await waitFor(
+      'the four samples applied',
+      async () =>
+        (await scalar(
+          projectionDb,
+          'select coalesce(sum(samples), 0) as n from metrics_hourly where service_id = any($1::uuid[])',
+          [[hot, warm]],
+        )) === 4,
+      { timeoutMs: 30_000 },
+    );
+    assert.deepEqual(await status(hot), {
+      tenant_id: tenant,
+      latest_observed_at: at(15),
+      cpu_usage: 95,
+      cpu_usage_avg_1h: (20 + 95 + 30) / 3,
+      open_alerts: 1,
+    });
+    assert.deepEqual(await openRules(hot), ['cpu']);
+    assert.deepEqual(await status(warm), {
+      tenant_id: tenant,
+      latest_observed_at: at(5),
+      cpu_usage: 50,
+      cpu_usage_avg_1h: 50,
+      open_alerts: 0,
+    });
+
+    await writeDb.query(
+      `insert into outbox (id, type, version, tenant_id, aggregate_id, occurred_at, payload)
+       values ($1, 'tenant.alert_rules.updated', 1, $2, $2, now(), $3)`,
+      [
+        randomUUID(),
+        tenant,
+        {
+          rules: {
+            cpu_usage_above: 40,
+            memory_usage_above: 90,
+            disk_usage_above: 95,
+            heartbeat_missing_seconds: 60,
+          },
+        },
+      ],
+    );
+    await writeDb.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, '']);
+    await waitFor(
+      'the lower CPU rule applied to the quiet service',
+      async () => (await status(warm))?.open_alerts === 1,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    assert.deepEqual(await openRules(warm), ['cpu']);
+    assert.deepEqual(await openRules(hot), ['cpu'], 'the alert already open stays the one open');
+    assert.equal((await status(hot))?.open_alerts, 1);
   });
 
   it('publishes a backlog of several batches to Kafka once each, in outbox order per aggregate', async () => {

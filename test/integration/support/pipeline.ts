@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import pg from 'pg';
-import { newEventId, runMigrations, createLogger, type SystemSample } from '@pulse/core';
+import { newEventId, OUTBOX_CHANNEL, runMigrations, createLogger, type SystemSample } from '@pulse/core';
 import { freePort } from '../../harness/ports.js';
 import { startService, type RunningService } from '../../harness/services.js';
 import type { TestStack } from '../../harness/testing.js';
@@ -28,7 +28,10 @@ export function systemEvent(tenantId: string, serviceId: string, samples: System
   return { id: newEventId(), tenantId, serviceId, samples };
 }
 
-/** Inserts events into the outbox in one transaction, as one write command would. */
+/**
+ * Inserts events into the outbox and wakes the relay, as one write command does (inside an open
+ * transaction, the notification goes out at its commit).
+ */
 export async function insertOutbox(db: pg.ClientBase, events: OutboxEvent[]): Promise<void> {
   await db.query(
     `insert into outbox (id, type, version, tenant_id, aggregate_id, occurred_at, payload)
@@ -46,6 +49,7 @@ export async function insertOutbox(db: pg.ClientBase, events: OutboxEvent[]): Pr
       ),
     ],
   );
+  await db.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, '']);
 }
 
 export function sampleAt(observedAt: Date, cpu: number): SystemSample {

@@ -37,11 +37,13 @@ export async function applyChanges(client: Client, changes: ProjectionChanges): 
   await upsertRegistrations(client, changes);
   await upsertAlertRules(client, changes);
   const heartbeatAlertsResolved = await upsertHeartbeats(client, changes);
-  await upsertLatest(client, changes);
-  await upsertHourly(client, changes);
+  await upsertSamples(client, changes);
   await replaceProcesses(client, changes);
-  await refreshStatus(client, changes);
-  const alertsChanged = await evaluateAlerts(client, await servicesToEvaluate(client, changes));
+  const refreshed = await refreshStatus(client, changes);
+  const alertsChanged = await evaluateAlerts(client, [
+    ...refreshed,
+    ...(await latestOfRulesChanged(client, changes)),
+  ]);
   // Counted again only where an alert opened or resolved: most batches change none, and a count
   // rewritten unchanged would still be a new version of every status row the batch touched.
   const counts = new Set([...heartbeatAlertsResolved, ...alertsChanged]);
@@ -118,7 +120,10 @@ async function upsertAlertRules(client: Client, changes: ProjectionChanges): Pro
   );
 }
 
-/** A sample or heartbeat can arrive before its service's registration is applied (rebuild from the write DB). */
+/**
+ * A heartbeat can arrive before its service's registration is applied (rebuild from the write DB).
+ * A sample's status row is made by refreshStatus.
+ */
 async function ensureStatusRows(client: Client, services: Map<string, string>): Promise<void> {
   if (services.size === 0) return;
   const rows = [...services.entries()].map(([service_id, tenant_id]) => ({ service_id, tenant_id }));
@@ -165,18 +170,8 @@ async function upsertHeartbeats(client: Client, changes: ProjectionChanges): Pro
   return resolved.rows.map((row) => row.service_id);
 }
 
-async function upsertLatest(client: Client, changes: ProjectionChanges): Promise<void> {
-  if (changes.latest.size === 0) return;
-  const rows = [...changes.latest.values()].map(({ serviceId, tenantId, sample }) => ({
-    service_id: serviceId,
-    tenant_id: tenantId,
-    ...sample,
-    gpu_usage: sample.gpu_usage ?? null,
-  }));
-  await client.query(
-    prepared(
-      'projection.upsert-latest',
-      `insert into metrics_latest (service_id, tenant_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
+/** The newest sample of each service, kept only where it is newer than the stored one. */
+const UPSERT_LATEST = `insert into metrics_latest (service_id, tenant_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
        network_rx_bytes, network_tx_bytes, gpu_usage)
      select service_id, tenant_id, observed_at, cpu_usage, memory_usage, disk_usage, load_avg,
             network_rx_bytes, network_tx_bytes, gpu_usage
@@ -187,11 +182,7 @@ async function upsertLatest(client: Client, changes: ProjectionChanges): Promise
        memory_usage = excluded.memory_usage, disk_usage = excluded.disk_usage, load_avg = excluded.load_avg,
        network_rx_bytes = excluded.network_rx_bytes, network_tx_bytes = excluded.network_tx_bytes,
        gpu_usage = excluded.gpu_usage
-     where excluded.observed_at > metrics_latest.observed_at`,
-      [json(rows)],
-    ),
-  );
-}
+     where excluded.observed_at > metrics_latest.observed_at`;
 
 const REQUIRED_GAUGES = GAUGES.filter((gauge) => gauge !== 'gpu_usage');
 
@@ -209,16 +200,27 @@ const MERGE_HOURLY = [
     `${g}_max = greatest(metrics_hourly.${g}_max, excluded.${g}_max)`,
   ]),
 ];
-/** Built once at load: the text never changes, and a prepared statement has one. */
 const UPSERT_HOURLY = `insert into metrics_hourly (service_id, tenant_id, hour, samples, gpu_usage_count, ${STAT_COLUMNS.join(', ')})
    select service_id, tenant_id, hour, samples, gpu_usage_count, ${STAT_COLUMNS.join(', ')}
-     from jsonb_to_recordset($1::jsonb) as r(service_id uuid, tenant_id uuid, hour timestamptz, samples bigint,
+     from jsonb_to_recordset($2::jsonb) as r(service_id uuid, tenant_id uuid, hour timestamptz, samples bigint,
        gpu_usage_count bigint, ${STAT_COLUMNS.map((c) => `${c} float8`).join(', ')})
    on conflict (service_id, hour) do update set ${MERGE_HOURLY.join(', ')}`;
+/**
+ * Both in one statement, a round trip fewer per transaction: they write different tables and
+ * neither reads what the other writes. Built once at load, as a prepared statement has one text.
+ */
+const UPSERT_SAMPLES = `with latest as (${UPSERT_LATEST}) ${UPSERT_HOURLY}`;
 
-async function upsertHourly(client: Client, changes: ProjectionChanges): Promise<void> {
-  if (changes.hourly.size === 0) return;
-  const rows = [...changes.hourly.values()].map((bucket) => {
+/** Merges the samples' latest values and hourly statistics. */
+async function upsertSamples(client: Client, changes: ProjectionChanges): Promise<void> {
+  if (changes.latest.size === 0 && changes.hourly.size === 0) return;
+  const latest = [...changes.latest.values()].map(({ serviceId, tenantId, sample }) => ({
+    service_id: serviceId,
+    tenant_id: tenantId,
+    ...sample,
+    gpu_usage: sample.gpu_usage ?? null,
+  }));
+  const hourly = [...changes.hourly.values()].map((bucket) => {
     const row: Record<string, unknown> = {
       service_id: bucket.serviceId,
       tenant_id: bucket.tenantId,
@@ -234,7 +236,7 @@ async function upsertHourly(client: Client, changes: ProjectionChanges): Promise
     }
     return row;
   });
-  await client.query(prepared('projection.upsert-hourly', UPSERT_HOURLY, [json(rows)]));
+  await client.query(prepared('projection.upsert-samples', UPSERT_SAMPLES, [json(latest), json(hourly)]));
 }
 
 async function replaceProcesses(client: Client, changes: ProjectionChanges): Promise<void> {
@@ -267,48 +269,69 @@ async function replaceProcesses(client: Client, changes: ProjectionChanges): Pro
   }
 }
 
-/** Copies latest values and the 1 h averages of the latest sample's hour into services_status. */
-async function refreshStatus(client: Client, changes: ProjectionChanges): Promise<void> {
-  if (changes.latest.size === 0) return;
-  await ensureStatusRows(client, new Map([...changes.latest].map(([id, l]) => [id, l.tenantId])));
-  await client.query(
-    prepared(
-      'projection.refresh-status',
-      `update services_status s
-        set latest_observed_at = m.observed_at, cpu_usage = m.cpu_usage, memory_usage = m.memory_usage,
-            disk_usage = m.disk_usage,
-            cpu_usage_avg_1h = h.cpu_usage_sum / h.samples, memory_usage_avg_1h = h.memory_usage_sum / h.samples,
-            disk_usage_avg_1h = h.disk_usage_sum / h.samples, updated_at = now()
-       from metrics_latest m
-       left join metrics_hourly h on h.service_id = m.service_id and h.hour = date_trunc('hour', m.observed_at, 'UTC')
-      where s.service_id = m.service_id and m.service_id = any($1::uuid[])`,
-      [[...changes.latest.keys()]],
-    ),
-  );
-}
-
-/** Services whose latest sample changed, plus every service of a tenant whose rules changed. */
-async function servicesToEvaluate(client: Client, changes: ProjectionChanges): Promise<string[]> {
-  const services = new Set(changes.latest.keys());
-  if (changes.alertRules.size > 0) {
-    const { rows } = await client.query<{ service_id: string }>(
-      prepared(
-        'projection.services-of-tenants',
-        'select service_id from metrics_latest where tenant_id = any($1::uuid[])',
-        [[...changes.alertRules.keys()]],
-      ),
-    );
-    for (const row of rows) services.add(row.service_id);
-  }
-  return [...services];
-}
-
 interface LatestRow extends SystemSample {
   service_id: string;
   tenant_id: string;
   rules: AlertRules | null;
   /** The rules with an open alert for the service. */
   open_rules: string[];
+}
+type LatestRead = LatestRow & { observed_at: Date };
+
+/**
+ * A service's latest values with its tenant's rules and its open alerts: what evaluateAlerts reads.
+ * Columns named, not m.*: a prepared statement fails once a column added by a newer replicator's
+ * migration changes its result, until this process restarts.
+ */
+const LATEST_WITH_RULES = `select m.service_id, m.tenant_id, m.observed_at, m.cpu_usage, m.memory_usage, m.disk_usage,
+       m.load_avg, m.network_rx_bytes, m.network_tx_bytes, m.gpu_usage, r.rules,
+       array(select a.rule from alerts a where a.service_id = m.service_id and a.state = 'open') as open_rules
+  from metrics_latest m left join alert_rules r on r.tenant_id = m.tenant_id`;
+
+/**
+ * Copies latest values and the 1 h averages of the latest sample's hour into services_status (its
+ * row made if the registration is not applied yet), and returns those services' latest values with
+ * their rules, all in one statement. The final select reads metrics_latest, which this statement
+ * does not write, so it sees the samples the transaction merged before.
+ */
+async function refreshStatus(client: Client, changes: ProjectionChanges): Promise<LatestRead[]> {
+  if (changes.latest.size === 0) return [];
+  const { rows } = await client.query<LatestRead>(
+    prepared(
+      'projection.refresh-status',
+      `with status as (
+         insert into services_status (service_id, tenant_id, latest_observed_at, cpu_usage, memory_usage, disk_usage,
+                                      cpu_usage_avg_1h, memory_usage_avg_1h, disk_usage_avg_1h)
+         select m.service_id, m.tenant_id, m.observed_at, m.cpu_usage, m.memory_usage, m.disk_usage,
+                h.cpu_usage_sum / h.samples, h.memory_usage_sum / h.samples, h.disk_usage_sum / h.samples
+           from metrics_latest m
+           left join metrics_hourly h on h.service_id = m.service_id and h.hour = date_trunc('hour', m.observed_at, 'UTC')
+          where m.service_id = any($1::uuid[])
+         on conflict (service_id) do update set latest_observed_at = excluded.latest_observed_at,
+           cpu_usage = excluded.cpu_usage, memory_usage = excluded.memory_usage, disk_usage = excluded.disk_usage,
+           cpu_usage_avg_1h = excluded.cpu_usage_avg_1h, memory_usage_avg_1h = excluded.memory_usage_avg_1h,
+           disk_usage_avg_1h = excluded.disk_usage_avg_1h, updated_at = now()
+       )
+       ${LATEST_WITH_RULES}
+        where m.service_id = any($1::uuid[])`,
+      [[...changes.latest.keys()]],
+    ),
+  );
+  return rows;
+}
+
+/** The latest values of every other service of a tenant whose rules changed: each is evaluated anew. */
+async function latestOfRulesChanged(client: Client, changes: ProjectionChanges): Promise<LatestRead[]> {
+  if (changes.alertRules.size === 0) return [];
+  const { rows } = await client.query<LatestRead>(
+    prepared(
+      'projection.latest-of-tenants',
+      `${LATEST_WITH_RULES}
+        where m.tenant_id = any($1::uuid[]) and not (m.service_id = any($2::uuid[]))`,
+      [[...changes.alertRules.keys()], [...changes.latest.keys()]],
+    ),
+  );
+  return rows;
 }
 
 /**
@@ -317,21 +340,7 @@ interface LatestRow extends SystemSample {
  * writes keep their own guards (one open alert per rule, resolve only an open one) for a dead
  * letter replayed beside the service's projector.
  */
-async function evaluateAlerts(client: Client, serviceIds: string[]): Promise<string[]> {
-  if (serviceIds.length === 0) return [];
-  const { rows } = await client.query<LatestRow & { observed_at: Date }>(
-    prepared(
-      'projection.latest-with-rules',
-      // Columns named, not m.*: a prepared statement fails once a column added by a newer
-      // replicator's migration changes its result, until this process restarts.
-      `select m.service_id, m.tenant_id, m.observed_at, m.cpu_usage, m.memory_usage, m.disk_usage, m.load_avg,
-              m.network_rx_bytes, m.network_tx_bytes, m.gpu_usage, r.rules,
-              array(select a.rule from alerts a where a.service_id = m.service_id and a.state = 'open') as open_rules
-         from metrics_latest m left join alert_rules r on r.tenant_id = m.tenant_id
-        where m.service_id = any($1::uuid[])`,
-      [serviceIds],
-    ),
-  );
+async function evaluateAlerts(client: Client, rows: LatestRead[]): Promise<string[]> {
   const open: Record<string, unknown>[] = [];
   const resolve: Record<string, unknown>[] = [];
   for (const row of rows) {

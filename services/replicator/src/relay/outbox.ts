@@ -18,6 +18,8 @@ export interface OutboxRow {
   created_at: Date;
   traceparent: string | null;
   payload: unknown;
+  /** The payload's size as the byte limit counts it. */
+  payload_bytes: number;
 }
 
 /** Where the previous read ended: the rows before it are in flight and must not be read again. */
@@ -30,6 +32,16 @@ export interface OutboxCursor {
 export interface BatchLimit {
   rows: number;
   bytes: number;
+}
+
+/**
+ * Whether rows below the horizon may remain after this read: it ended at the row limit, or its
+ * payloads reached the byte limit (the row after them was left out). Otherwise the read took every
+ * row that was final when it ran, and the next one can wait for a notification.
+ */
+export function mayHaveMore(rows: OutboxRow[], limit: BatchLimit): boolean {
+  if (rows.length >= limit.rows) return true;
+  return rows.reduce((bytes, row) => bytes + row.payload_bytes, 0) >= limit.bytes;
 }
 
 /**
@@ -48,9 +60,9 @@ export async function fetchCommittedBatch(
     prepared(
       'relay.fetch-committed-batch',
       `select id, txid::text as position, type, version, tenant_id, aggregate_id, occurred_at, created_at,
-            traceparent, payload
+            traceparent, payload, payload_bytes
        from (select id, txid, type, version, tenant_id, aggregate_id, occurred_at, created_at, traceparent, payload,
-                    sum(size.bytes) over (order by txid, id) - size.bytes as bytes_before
+                    size.bytes as payload_bytes, sum(size.bytes) over (order by txid, id) - size.bytes as bytes_before
                from outbox, lateral (select octet_length(payload::text) as bytes) size
               where published_at is null and txid < pg_snapshot_xmin(pg_current_snapshot())
                 and ($2::xid8 is null or (txid, id) > ($2::xid8, $3::uuid))

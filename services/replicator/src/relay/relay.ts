@@ -9,7 +9,13 @@ import type { Producer } from 'kafkajs';
 import { context, propagation, SpanKind, trace, type Tracer } from '@opentelemetry/api';
 import { OUTBOX_CHANNEL, type Logger } from '@pulse/core';
 import { Wake } from '../wake.js';
-import { fetchCommittedBatch, markPublished, type BatchLimit, type OutboxCursor } from './outbox.js';
+import {
+  fetchCommittedBatch,
+  markPublished,
+  mayHaveMore,
+  type BatchLimit,
+  type OutboxCursor,
+} from './outbox.js';
 import { EventTooLargeError, fitsAlone, splitIntoSends, toRecord, type OutgoingRecord } from './records.js';
 import type { RelayMetrics } from '../metrics.js';
 
@@ -130,7 +136,11 @@ export class Relay {
           const earlier = previous;
           previous = this.send(client, records, maxMessageBytes, earlier);
           if (earlier) await earlier.marked;
-          continue; // more may be waiting: the batch may have ended at a limit
+          // Read again at once only where a limit ended the batch. A read that took every final row
+          // would mostly come back empty: rows committed since then announce themselves by NOTIFY.
+          if (records.length < rows.length || mayHaveMore(rows, batch)) continue;
+          await this.wake.wait(pollIntervalMs);
+          continue;
         }
         if (previous) await previous.marked;
         previous = undefined;
