@@ -5,10 +5,18 @@
  */
 import { createHash } from 'node:crypto';
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import type { Express, Request } from 'express';
+import type { Express } from 'express';
 import { z } from 'zod';
 import { compressible, contentFor, varyOnEncoding } from './compression.js';
-import { badRequest, unprocessable, type FieldError, type PreparedAnswer } from './http.js';
+import {
+  badRequest,
+  unprocessable,
+  type DirectRoute,
+  type DirectRoutes,
+  type EmptyAnswer,
+  type FieldError,
+  type PreparedAnswer,
+} from './http.js';
 
 type Method = 'get' | 'post' | 'put' | 'delete';
 
@@ -18,13 +26,25 @@ export interface RouteResult {
   headers?: Record<string, string>;
 }
 
+/** What a route's handler and the service's prepare hook read of a request, whichever path it took. */
+export interface RouteRequest {
+  method: string;
+  /** The path, without the query string. */
+  path: string;
+  /** The path and query as the client sent them (a problem's `instance`, a cache key). */
+  url: string;
+  /** The template of the route it reached, e.g. /api/v1/services/:id (the request metrics' label). */
+  route: string;
+  header(name: string): string | undefined;
+}
+
 export interface RouteInput<P, B, C, Q = Record<string, never>> {
   params: P;
   body: B;
   query: Q;
   /** What the service's `prepare` hook derived from the request (e.g. the authenticated key). */
   context: C;
-  req: Request;
+  request: RouteRequest;
 }
 
 export interface RouteSpec<
@@ -97,8 +117,39 @@ export function encodeBody(body: unknown): EncodedBody {
 export interface MountOptions<C> {
   prefix: string;
   /** Runs before validation, e.g. authentication; its result reaches the handler as `context`. */
-  prepare: (route: RouteSpec<z.ZodObject, z.ZodType, C>, req: Request) => Promise<C>;
+  prepare: (route: RouteSpec<z.ZodObject, z.ZodType, C>, request: RouteRequest) => Promise<C>;
 }
+
+/** A request's parameters, query and parsed body before validation. */
+interface RawInput {
+  params: unknown;
+  query: unknown;
+  body: unknown;
+}
+
+/** Prepares (authenticates), validates and handles: the one way into a route, by either path. */
+async function runRoute<C>(
+  route: RouteSpec<z.ZodObject, z.ZodType, C>,
+  request: RouteRequest,
+  raw: RawInput,
+  prepare: MountOptions<C>['prepare'],
+): Promise<RouteResult> {
+  const context = await prepare(route, request);
+  const params = route.params ? route.params.safeParse(raw.params) : undefined;
+  if (params && !params.success) throw badRequest('invalid path parameter', fieldErrors(params.error));
+  const query = route.query ? route.query.safeParse(raw.query) : undefined;
+  if (query && !query.success) throw badRequest('invalid query parameter', fieldErrors(query.error, 'query'));
+  let body: unknown = undefined;
+  if (route.body) {
+    const parsed = route.body.safeParse(raw.body);
+    if (!parsed.success) throw unprocessable(fieldErrors(parsed.error));
+    body = parsed.data;
+  }
+  return route.handler({ params: params?.data ?? {}, query: query?.data ?? {}, body, context, request });
+}
+
+const expressPathOf = (prefix: string, route: RouteSpec<z.ZodObject, z.ZodType, never>) =>
+  prefix + route.path.replace(/\{(\w+)\}/g, ':$1');
 
 export function mountRoutes<C>(
   app: Express,
@@ -106,40 +157,54 @@ export function mountRoutes<C>(
   options: MountOptions<C>,
 ): void {
   for (const route of routes) {
-    const expressPath = options.prefix + route.path.replace(/\{(\w+)\}/g, ':$1');
+    const expressPath = expressPathOf(options.prefix, route);
     app[route.method](expressPath, async (req, res) => {
-      const context = await options.prepare(route, req);
-      const params = route.params ? route.params.safeParse(req.params) : undefined;
-      if (params && !params.success) throw badRequest('invalid path parameter', fieldErrors(params.error));
-      const query = route.query ? route.query.safeParse(req.query) : undefined;
-      if (query && !query.success)
-        throw badRequest('invalid query parameter', fieldErrors(query.error, 'query'));
-      let body: unknown = undefined;
-      if (route.body) {
-        const parsed = route.body.safeParse(req.body);
-        if (!parsed.success) throw unprocessable(fieldErrors(parsed.error));
-        body = parsed.data;
-      }
-      const result = await route.handler({
-        params: params?.data ?? {},
-        query: query?.data ?? {},
-        body,
-        context,
-        req,
-      });
-      if (result.body === undefined) {
-        res
-          .set(result.headers ?? {})
-          .status(result.status)
-          .end();
+      const request: RouteRequest = {
+        method: req.method,
+        path: req.path,
+        url: req.originalUrl,
+        route: expressPath,
+        header: (name) => req.get(name),
+      };
+      const result = await runRoute(route, request, req, options.prepare);
+      const answer = answerOf(expressPath, result);
+      if (!('body' in answer)) {
+        res.set(answer.headers).status(answer.status).end();
         return;
       }
-      const answer = prepareAnswer(expressPath, result);
       const content = contentFor(req, answer.body);
       // With the ETag set, express answers 304 to a matching If-None-Match and computes none itself.
       res.status(answer.status).set(answer.headers).set(content.headers).send(content.bytes);
     });
   }
+}
+
+/**
+ * The routes that need nothing of Express's routing: no path parameter and no query, so a request
+ * names one by its method and path alone. The HTTP frame serves a plain JSON request to one of them
+ * directly (see AppOptions.direct); their handling is runRoute's, as on the Express path.
+ */
+export function directRoutes<C>(
+  routes: RouteSpec<z.ZodObject, z.ZodType, C>[],
+  options: MountOptions<C>,
+): DirectRoutes {
+  const byRequest = new Map<string, DirectRoute>();
+  for (const route of routes) {
+    if (route.params || route.query || route.path.includes('{')) continue;
+    const path = expressPathOf(options.prefix, route);
+    byRequest.set(`${route.method.toUpperCase()} ${path}`, {
+      route: path,
+      run: async (request, body) =>
+        answerOf(path, await runRoute(route, request, { params: {}, query: {}, body }, options.prepare)),
+    });
+  }
+  return (method, path) => byRequest.get(`${method} ${path}`);
+}
+
+/** A route's answer, its body (if any) encoded. */
+function answerOf(route: string, result: RouteResult): PreparedAnswer | EmptyAnswer {
+  if (result.body === undefined) return { route, status: result.status, headers: result.headers ?? {} };
+  return prepareAnswer(route, result);
 }
 
 /** A route's answer with a body, ready to send: its headers, ETag and content type, its encoded body. */

@@ -20,7 +20,6 @@
 import {
   encodeBody,
   prepareAnswer,
-  routeTemplateOf,
   type PreparedAnswer,
   type RouteResult,
   type RouteSpec,
@@ -215,14 +214,14 @@ export function answerCaching(options: AnswerCachingOptions): AnswerCaching {
         ]),
       ),
       handler: async (input) => {
-        const { req, context } = input;
+        const { request, context } = input;
         const { value, outcome } = await cache.get(
-          keyOf(context.principal.tenantId, req.originalUrl),
+          keyOf(context.principal.tenantId, request.url),
           async () => ({
             result: await route.handler(input),
-            route: routeTemplateOf(req),
+            route: request.route,
           }),
-          { bypass: asksPastCache(context.minPosition, req.get('cache-control')) },
+          { bypass: asksPastCache(context.minPosition, request.header('cache-control')) },
         );
         answers?.inc({ result: outcome });
         return { ...value.result, headers: { ...value.result.headers, [CACHE_HEADER]: outcome } };

@@ -74,10 +74,10 @@ export function createReadApp(options: ReadAppOptions): HttpApp {
     mount: (app) => {
       mountRoutes<ReadContext>(app, routes, {
         prefix: API_PREFIX,
-        prepare: async (_route, req) => {
-          const principal = await keys.authenticate(req.get(API_KEY_HEADER));
+        prepare: async (_route, request) => {
+          const principal = await keys.authenticate(request.header(API_KEY_HEADER));
           requireScope(principal, 'read');
-          const minPosition = minPositionOf(req.get(MIN_POSITION_HEADER));
+          const minPosition = minPositionOf(request.header(MIN_POSITION_HEADER));
           if (minPosition) await waiter.wait(minPosition);
           return { principal, minPosition };
         },

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RouteInput, RouteResult, RouteSpec } from '@pulse/core';
-import type { Request } from 'express';
 import { z } from 'zod';
 import { AnswerCache, answerCaching, CACHE_HEADER, type CacheableContext } from '../src/answer-cache.js';
 
@@ -212,11 +211,13 @@ describe('answer caching of routes', () => {
   ): RouteInput<never, never, Context> =>
     ({
       context: { principal: { tenantId }, minPosition },
-      req: {
-        originalUrl: url,
-        route: { path: '/api/v1/things' },
-        get: (name: string) => headers[name.toLowerCase()],
-      } as unknown as Request,
+      request: {
+        method: 'GET',
+        path: url.split('?', 1)[0] ?? url,
+        url,
+        route: '/api/v1/things',
+        header: (name: string) => headers[name.toLowerCase()],
+      },
     }) as RouteInput<never, never, Context>;
   const ok = (tenant: string): RouteResult => ({
     status: 200,

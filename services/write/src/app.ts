@@ -3,12 +3,15 @@ import {
   API_KEY_HEADER,
   ApiKeyAuthenticator,
   createHttpApp,
+  directRoutes,
   HttpError,
   mountRoutes,
   openApiDocument,
   requireScope,
   type HttpApp,
   type Logger,
+  type MountOptions,
+  type Principal,
   type Scope,
   type Telemetry,
 } from '@pulse/core';
@@ -86,6 +89,28 @@ export function createWriteApp(options: WriteAppOptions): HttpApp {
     problemSchema: responses.problem,
   });
 
+  const mounted: MountOptions<Principal> = {
+    prefix: API_PREFIX,
+    prepare: async (route, request) => {
+      const principal = await keys.authenticate(request.header(API_KEY_HEADER));
+      if (limiter.enabled) {
+        const taken = limiter.take(principal.keyId, Date.now());
+        if (!taken.allowed) {
+          throw new HttpError(
+            429,
+            'Too Many Requests',
+            `rate limit exceeded; retry after ${taken.retryAfterSeconds} s`,
+            {
+              headers: { 'Retry-After': String(taken.retryAfterSeconds) },
+            },
+          );
+        }
+      }
+      requireScope(principal, route.scope as Scope);
+      return principal;
+    },
+  };
+
   return createHttpApp({
     logger: options.logger,
     telemetry,
@@ -95,27 +120,8 @@ export function createWriteApp(options: WriteAppOptions): HttpApp {
     },
     openapi: () => openapi,
     mount: (app) => {
-      mountRoutes(app, routes, {
-        prefix: API_PREFIX,
-        prepare: async (route, req) => {
-          const principal = await keys.authenticate(req.get(API_KEY_HEADER));
-          if (limiter.enabled) {
-            const taken = limiter.take(principal.keyId, Date.now());
-            if (!taken.allowed) {
-              throw new HttpError(
-                429,
-                'Too Many Requests',
-                `rate limit exceeded; retry after ${taken.retryAfterSeconds} s`,
-                {
-                  headers: { 'Retry-After': String(taken.retryAfterSeconds) },
-                },
-              );
-            }
-          }
-          requireScope(principal, route.scope as Scope);
-          return principal;
-        },
-      });
+      mountRoutes(app, routes, mounted);
     },
+    direct: directRoutes(routes, mounted),
   });
 }

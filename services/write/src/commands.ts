@@ -41,10 +41,11 @@ export interface CommandOutcome {
 
 export interface CommandRequest {
   tenantId: string;
-  /** The client's Idempotency-Key, if it sent one. */
-  idempotencyKey: string | undefined;
-  /** Identifies the request's content, so a key reused for a different request is refused. */
-  fingerprint: string;
+  /**
+   * The client's Idempotency-Key, if it sent one, with what identifies the request's content, so
+   * that the key reused for a different request is refused.
+   */
+  idempotency: { key: string; fingerprint: string } | undefined;
 }
 
 export interface CommandResult {
@@ -158,15 +159,22 @@ interface Prepared {
   work: Work;
 }
 
+/**
+ * The request hash recorded with a key made here: only this command's own retries can meet that
+ * key, so there is no other request to tell apart, and no hash worth computing per request.
+ */
+const OWN_KEY_HASH = Buffer.alloc(0);
+
 function prepare(request: CommandRequest, work: Work): Prepared {
+  const { idempotency } = request;
   return {
     tenantId: request.tenantId,
     // Without a client key the command still gets one, made here once and reused by every retry:
     // when a connection breaks during COMMIT, the next attempt finds the key if COMMIT did succeed.
     // Time-ordered (UUIDv7), so that a thousand keys a second land at the right edge of the key
     // index instead of dirtying pages all over it.
-    key: request.idempotencyKey ?? `auto:${newEventId()}`,
-    requestHash: createHash('sha256').update(request.fingerprint).digest(),
+    key: idempotency?.key ?? `auto:${newEventId()}`,
+    requestHash: idempotency ? createHash('sha256').update(idempotency.fingerprint).digest() : OWN_KEY_HASH,
     traceparent: currentTraceparent(),
     work,
   };

@@ -11,9 +11,9 @@ import {
   withTransaction,
   type ApiKeyAuthenticator,
   type Principal,
+  type RouteRequest,
   type RouteResult,
 } from '@pulse/core';
-import type { Request } from 'express';
 import type pg from 'pg';
 import { z } from 'zod';
 import { generateApiKey } from './auth.js';
@@ -77,23 +77,27 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
    * small command may share its transaction with others (`{ grouped: true }`); its answer is the same.
    */
   async function command(
-    req: Request,
+    request: RouteRequest,
     principal: Principal,
     body: unknown,
     run: Command | Work,
     { grouped = false } = {},
   ): Promise<RouteResult> {
-    const header = req.get(IDEMPOTENCY_HEADER);
+    const header = request.header(IDEMPOTENCY_HEADER);
     const key = header === undefined ? undefined : idempotencyKeySchema.safeParse(header);
     if (key && !key.success) {
       throw badRequest('invalid header', fieldErrors(key.error, IDEMPOTENCY_HEADER));
     }
-    const request = {
+    const commandRequest = {
       tenantId: principal.tenantId,
-      idempotencyKey: key?.data,
-      fingerprint: requestFingerprint(req.method, req.path, body),
+      idempotency: key && {
+        key: key.data,
+        fingerprint: requestFingerprint(request.method, request.path, body),
+      },
     };
-    const result = grouped ? await groups.run(request, run) : await runCommand(commands, request, run);
+    const result = grouped
+      ? await groups.run(commandRequest, run)
+      : await runCommand(commands, commandRequest, run);
     return {
       status: result.status,
       body: result.body,
@@ -134,8 +138,8 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
         201: { description: 'Registered', schema: responses.registered },
         ...errors(...COMMON),
       },
-      handler: ({ req, body, context }) =>
-        command(req, context, body, (tx) => domain.registerService(tx, context.tenantId, body)),
+      handler: ({ request, body, context }) =>
+        command(request, context, body, (tx) => domain.registerService(tx, context.tenantId, body)),
     }),
     route({
       method: 'post',
@@ -145,9 +149,9 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
       params: params.serviceId,
       body: schemas.heartbeat,
       responses: { 202: { description: 'Recorded', schema: responses.position }, ...errors(...COMMON, 404) },
-      handler: ({ req, params: { id }, body, context }) =>
+      handler: ({ request, params: { id }, body, context }) =>
         command(
-          req,
+          request,
           context,
           body,
           work(domain.heartbeats, {
@@ -165,8 +169,8 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
       scope: 'write',
       body: schemas.systemSample,
       responses: { 202: { description: 'Recorded', schema: responses.position }, ...errors(...COMMON, 404) },
-      handler: ({ req, body, context }) =>
-        command(req, context, body, work(singleSamples, { tenantId: context.tenantId, sample: body }), {
+      handler: ({ request, body, context }) =>
+        command(request, context, body, work(singleSamples, { tenantId: context.tenantId, sample: body }), {
           grouped: true,
         }),
     }),
@@ -177,8 +181,8 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
       scope: 'write',
       body: schemas.systemBatch,
       responses: { 202: { description: 'Recorded', schema: responses.batch }, ...errors(...COMMON, 404) },
-      handler: ({ req, body, context }) =>
-        command(req, context, body, async (tx) => {
+      handler: ({ request, body, context }) =>
+        command(request, context, body, async (tx) => {
           const { outcome, accepted } = await domain.recordSystemSamples(
             tx,
             owners,
@@ -196,10 +200,16 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
       scope: 'write',
       body: schemas.processSamples,
       responses: { 202: { description: 'Recorded', schema: responses.position }, ...errors(...COMMON, 404) },
-      handler: ({ req, body, context }) =>
-        command(req, context, body, (tx) => domain.recordProcessSamples(tx, owners, context.tenantId, body), {
-          grouped: true,
-        }),
+      handler: ({ request, body, context }) =>
+        command(
+          request,
+          context,
+          body,
+          (tx) => domain.recordProcessSamples(tx, owners, context.tenantId, body),
+          {
+            grouped: true,
+          },
+        ),
     }),
     route({
       method: 'post',
@@ -269,9 +279,9 @@ export function writeRoutes({ pool, commands, groups, schemas, keys }: RouteDeps
       params: params.tenantId,
       body: schemas.alertRules,
       responses: { 200: { description: 'Updated', schema: responses.alertRules }, ...errors(...COMMON, 404) },
-      handler: async ({ req, params: { tenant_id }, body, context }) => {
+      handler: async ({ request, params: { tenant_id }, body, context }) => {
         await requireTenantAdmin(context, tenant_id);
-        return command(req, context, body, (tx) => domain.updateAlertRules(tx, tenant_id, body));
+        return command(request, context, body, (tx) => domain.updateAlertRules(tx, tenant_id, body));
       },
     }),
   ];
