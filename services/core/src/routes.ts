@@ -180,9 +180,9 @@ export function mountRoutes<C>(
 }
 
 /**
- * The routes that need nothing of Express's routing: no path parameter and no query, so a request
- * names one by its method and path alone. The HTTP frame serves a plain JSON request to one of them
- * directly (see AppOptions.direct); their handling is runRoute's, as on the Express path.
+ * The routes with a body that need nothing of Express's routing: no path parameter and no query, so
+ * a request names one by its method and path alone. The HTTP frame serves a plain JSON request to
+ * one of them directly (see AppOptions.direct); their handling is runRoute's, as on the Express path.
  */
 export function directRoutes<C>(
   routes: RouteSpec<z.ZodObject, z.ZodType, C>[],
@@ -190,7 +190,7 @@ export function directRoutes<C>(
 ): DirectRoutes {
   const byRequest = new Map<string, DirectRoute>();
   for (const route of routes) {
-    if (route.params || route.query || route.path.includes('{')) continue;
+    if (!route.body || route.params || route.query || route.path.includes('{')) continue;
     const path = expressPathOf(options.prefix, route);
     byRequest.set(`${route.method.toUpperCase()} ${path}`, {
       route: path,
