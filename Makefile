@@ -11,6 +11,8 @@ WITH ?=
 # dashboards' p99 in 2026-12-06-full-4 was 33.7 ms (likely: their kept answers are refreshed from
 # the projection server) and the POSTs' gained nothing that could be told from the machine's drift.
 BACKGROUND_NICENESS ?= 0
+# `make bench ONLY=write-load` runs some parts of the suite (bench/profiles.ts lists them).
+ONLY ?=
 UNIT_TESTS = $(shell find services operator test/unit -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
 
 .PHONY: help deps tools build up down status test test-unit test-integration lint format clean manifests chart-check test-chart bench bench-quick bench-operator simulate
@@ -65,8 +67,8 @@ chart-check: deps ## Fail when charts/pulse/crds or manifests/ are out of date
 test-chart: deps ## The Helm chart suite (lint, kubeconform, dry-run and apply on the local control plane)
 	$(NODE_TSX) --test --test-reporter=spec --test-timeout=600000 test/integration/chart.test.ts
 
-bench: deps build ## Benchmark suite, full (about 1 h with a 30 min soak): docs/benchmarks/<date>-full.md, latest.json
-	PULSE_BACKGROUND_NICENESS=$(BACKGROUND_NICENESS) $(NODE_TSX) bench/run.ts
+bench: deps build ## Benchmark suite, full (about 1 h with a 30 min soak): docs/benchmarks/<date>-full.md, latest.json; ONLY=write-load,... for some parts
+	PULSE_BACKGROUND_NICENESS=$(BACKGROUND_NICENESS) $(NODE_TSX) bench/run.ts $(if $(ONLY),--only $(ONLY))
 
 bench-quick: deps build ## The same suite, short (a few minutes): docs/benchmarks/<date>-quick.md
 	PULSE_BACKGROUND_NICENESS=$(BACKGROUND_NICENESS) $(NODE_TSX) bench/run.ts --quick

@@ -64,3 +64,21 @@ export function scriptEnv(profile: Profile) {
     soak: { PULSE_SOAK_SECONDS: String(profile.soakSeconds) },
   };
 }
+
+/** The parts of the suite, in the order they run. */
+export const PARTS = ['write-load', 'replication-lag', 'mixed', 'read-load', 'backlog', 'soak'] as const;
+export type Part = (typeof PARTS)[number];
+
+/** The parts `--only` names (in the suite's order), or all of them. */
+export function selectedParts(only: string | undefined): Part[] {
+  if (only === undefined) return [...PARTS];
+  const named = only
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+  if (named.length === 0) throw new Error(`--only names no part; the parts are ${PARTS.join(', ')}`);
+  const unknown = named.filter((part) => !(PARTS as readonly string[]).includes(part));
+  if (unknown.length > 0)
+    throw new Error(`--only: no part ${unknown.join(', ')}; the parts are ${PARTS.join(', ')}`);
+  return PARTS.filter((part) => named.includes(part));
+}

@@ -3,7 +3,7 @@
  * markdown report. Pure: no I/O.
  */
 import { metricValue, thresholds, type K6Run, type K6Summary } from './k6.js';
-import type { Profile } from './profiles.js';
+import type { Part, Profile } from './profiles.js';
 import type { LagPercentiles, CommitLag } from './commit-lag.js';
 
 export interface Machine {
@@ -32,6 +32,8 @@ export interface BenchRaw {
     hello: { value: number; raw: K6Run };
   };
   k6: Record<string, K6Run>;
+  /** The parts run with `--only`; absent when the whole suite ran. */
+  parts?: Part[];
   /** The replication-lag phase read from the databases' commit times; absent in reports of runs before it was measured. */
   commitLag?: CommitLag;
   rss: RssSample[];
@@ -135,7 +137,7 @@ export function markdown(raw: BenchRaw, result: Latest, rawFile: string): string
   const r = result.results;
   const l = result.limits;
   const lines = [
-    `# Benchmark ${raw.date.slice(0, 10)} (${raw.profile.name} run)`,
+    `# Benchmark ${raw.date.slice(0, 10)} (${raw.profile.name} run${raw.parts ? `, only ${raw.parts.join(', ')}` : ''})`,
     '',
     `Commit \`${raw.commit}\`, started ${raw.date}. Raw results (every k6 summary, the limit tools' output, the RSS samples, verify's output): [${rawFile}](${rawFile}).`,
     '',
@@ -152,6 +154,12 @@ export function markdown(raw: BenchRaw, result: Latest, rawFile: string): string
     `after: ${raw.loadAverage.after.map((v) => v.toFixed(2)).join(', ')}. Anything above 0 before the run is other work on the machine.`,
     '',
   ];
+  if (raw.parts)
+    lines.push(
+      `**Partial run:** only ${raw.parts.join(', ')} ran (\`--only\`), with the limits and verify; the figures of the`,
+      'other parts are n/a, and latest.json was left as it was.',
+      '',
+    );
   if (raw.profile.name === 'quick')
     lines.push(
       `**Quick run:** rate steps of ${raw.profile.stepSeconds} s, replication-lag ${raw.profile.lagSeconds} s, mixed ${raw.profile.mixedSeconds} s,`,

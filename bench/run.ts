@@ -4,8 +4,10 @@
  * backlog drain through the whole replicator and then through the relay alone and one projector
  * alone, samples RSS and lag during the soak, reconciles the
  * write DB with the projections, and writes docs/benchmarks/<date>-<name>.md, the raw results
- * beside it and docs/benchmarks/latest.json.
- *   node --import tsx bench/run.ts [--quick] [--name NAME] [--run-dir DIR] [--base-port N]
+ * beside it and docs/benchmarks/latest.json. `--only` runs some parts of the suite (and still the
+ * limits and verify), for a figure that must be measured again while the machine is fast: such a
+ * report is named after its parts and leaves latest.json alone.
+ *   node --import tsx bench/run.ts [--quick] [--only PART,...] [--name NAME] [--run-dir DIR] [--base-port N]
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,19 +24,21 @@ import { waitFor } from '../test/harness/wait.js';
 import { commit, machine, statusKb } from './host.js';
 import { runK6, type K6Run } from './k6.js';
 import { httpHelloRequestsPerSecond, kafkaProduceMessagesPerSecond, pgCopyRowsPerSecond } from './limits.js';
-import { profiles, scriptEnv } from './profiles.js';
-import { lagFromCommitTimes } from './commit-lag.js';
+import { PARTS, profiles, scriptEnv, selectedParts, type Part } from './profiles.js';
+import { lagFromCommitTimes, type CommitLag } from './commit-lag.js';
 import { latest, markdown, type BenchRaw, type RssSample } from './report.js';
 
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
     name: { type: 'string' },
     'run-dir': { type: 'string', default: join(repoRoot, '.pulse-bench') },
     'base-port': { type: 'string', default: '19400' },
   },
 });
 const profile = values.quick ? profiles.quick : profiles.full;
+const parts = selectedParts(values.only);
 const runDir = resolve(values['run-dir']);
 const reportDir = join(repoRoot, 'docs', 'benchmarks');
 /** The Kafka topic's partitions in the local stack (the relay's default) and one sample event's size. */
@@ -139,58 +143,73 @@ async function main(): Promise<void> {
       );
     };
     const steps = (n: number) => n * (profile.stepSeconds + 2);
-    await suite('write-load', 'load/write-load.js', env.writeLoad, steps(3) + profile.stepSeconds);
-    const lagFrom = new Date();
-    await suite('replication-lag', 'load/replication-lag.js', env.replicationLag, profile.lagSeconds);
-    const commitLag = await lagFromCommitTimes(
-      { write: writeDbUrl, projection: stack.env.PULSE_PROJECTION_DATABASE_URL ?? '' },
-      lagFrom,
-      new Date(),
-    );
-    await suite('mixed', 'load/mixed.js', env.mixed, profile.mixedSeconds);
-    await suite('read-load', 'load/read-load.js', env.readLoad, steps(3));
-
-    // Backlog: the replicator (relay and projector) stopped while the samples are written, then
-    // drained from the outbox to the projection by one replicator running both roles.
-    const drain = (label: string, stages: string) =>
-      suite(
-        label,
-        'load/backlog-drain.js',
-        { ...env.backlog, PULSE_BACKLOG_PHASE: 'drain', PULSE_DRAIN_STAGES: stages },
-        profile.drainTimeoutSeconds,
+    const runs = (part: Part) => parts.includes(part);
+    if (runs('write-load'))
+      await suite('write-load', 'load/write-load.js', env.writeLoad, steps(3) + profile.stepSeconds);
+    let commitLag: CommitLag | undefined;
+    if (runs('replication-lag')) {
+      const lagFrom = new Date();
+      await suite('replication-lag', 'load/replication-lag.js', env.replicationLag, profile.lagSeconds);
+      commitLag = await lagFromCommitTimes(
+        { write: writeDbUrl, projection: stack.env.PULSE_PROJECTION_DATABASE_URL ?? '' },
+        lagFrom,
+        new Date(),
       );
-    await waitDrained(readUrl, k6Env.PULSE_API_KEY, 600_000);
-    await stop('replicator');
-    await suite('backlog-fill', 'load/backlog-drain.js', { ...env.backlog, PULSE_BACKLOG_PHASE: 'fill' }, 0);
-    await start('replicator');
-    await drain('backlog-drain', 'relay,projection');
-    // The same backlog again, each stage timed alone: the relay role with no projector, then one
-    // projector (a replicator with both roles and nothing left to publish).
-    await stop('replicator');
-    await suite(
-      'backlog-fill-staged',
-      'load/backlog-drain.js',
-      { ...env.backlog, PULSE_BACKLOG_PHASE: 'fill', PULSE_BACKLOG_PREFIX: 'backlog-staged' },
-      0,
-    );
-    await start('replicator', { PULSE_REPLICATOR_ROLES: 'relay' });
-    await drain('relay-drain', 'relay');
-    await stop('replicator');
-    await start('replicator');
-    await drain('projector-drain', 'projection');
+    }
+    if (runs('mixed')) await suite('mixed', 'load/mixed.js', env.mixed, profile.mixedSeconds);
+    if (runs('read-load')) await suite('read-load', 'load/read-load.js', env.readLoad, steps(3));
+
+    if (runs('backlog')) {
+      // Backlog: the replicator (relay and projector) stopped while the samples are written, then
+      // drained from the outbox to the projection by one replicator running both roles.
+      const drain = (label: string, stages: string) =>
+        suite(
+          label,
+          'load/backlog-drain.js',
+          { ...env.backlog, PULSE_BACKLOG_PHASE: 'drain', PULSE_DRAIN_STAGES: stages },
+          profile.drainTimeoutSeconds,
+        );
+      await waitDrained(readUrl, k6Env.PULSE_API_KEY, 600_000);
+      await stop('replicator');
+      await suite(
+        'backlog-fill',
+        'load/backlog-drain.js',
+        { ...env.backlog, PULSE_BACKLOG_PHASE: 'fill' },
+        0,
+      );
+      await start('replicator');
+      await drain('backlog-drain', 'relay,projection');
+      // The same backlog again, each stage timed alone: the relay role with no projector, then one
+      // projector (a replicator with both roles and nothing left to publish).
+      await stop('replicator');
+      await suite(
+        'backlog-fill-staged',
+        'load/backlog-drain.js',
+        { ...env.backlog, PULSE_BACKLOG_PHASE: 'fill', PULSE_BACKLOG_PREFIX: 'backlog-staged' },
+        0,
+      );
+      await start('replicator', { PULSE_REPLICATOR_ROLES: 'relay' });
+      await drain('relay-drain', 'relay');
+      await stop('replicator');
+      await start('replicator');
+      await drain('projector-drain', 'projection');
+    }
 
     const rss: RssSample[] = [];
-    const sampler = setInterval(() => {
-      for (const [name, running] of services) {
-        const kb = statusKb(running.process.pid, 'VmRSS');
-        const mb = kb === undefined ? undefined : kb / 1024;
-        if (mb !== undefined) rss.push({ atMs: Date.now(), process: name, rssMb: Math.round(mb * 10) / 10 });
+    if (runs('soak')) {
+      const sampler = setInterval(() => {
+        for (const [name, running] of services) {
+          const kb = statusKb(running.process.pid, 'VmRSS');
+          const mb = kb === undefined ? undefined : kb / 1024;
+          if (mb !== undefined)
+            rss.push({ atMs: Date.now(), process: name, rssMb: Math.round(mb * 10) / 10 });
+        }
+      }, RSS_INTERVAL_MS);
+      try {
+        await suite('soak', 'load/soak.js', env.soak, profile.soakSeconds);
+      } finally {
+        clearInterval(sampler);
       }
-    }, RSS_INTERVAL_MS);
-    try {
-      await suite('soak', 'load/soak.js', env.soak, profile.soakSeconds);
-    } finally {
-      clearInterval(sampler);
     }
 
     await waitDrained(readUrl, k6Env.PULSE_API_KEY, 600_000);
@@ -217,6 +236,7 @@ async function main(): Promise<void> {
       loadAverage: { before: loadBefore, after: loadavg() },
       limits: { pgCopy, kafka, hello },
       k6,
+      ...(parts.length < PARTS.length ? { parts } : {}),
       commitLag,
       rss,
       verify: {
@@ -225,15 +245,19 @@ async function main(): Promise<void> {
         output: verify.output.slice(-20_000),
       },
     };
-    const base = unusedReportName(`${date.slice(0, 10)}-${values.name ?? profile.name}`);
+    const partial = parts.length < PARTS.length;
+    const name = values.name ?? [profile.name, ...(partial ? parts : [])].join('-');
+    const base = unusedReportName(`${date.slice(0, 10)}-${name}`);
     const result = latest(raw);
     writeFileSync(join(reportDir, `${base}.json`), `${JSON.stringify(raw, null, 2)}\n`);
     writeFileSync(join(reportDir, `${base}.md`), markdown(raw, result, `${base}.json`));
-    writeFileSync(
-      join(reportDir, 'latest.json'),
-      `${JSON.stringify({ ...result, report: `${base}.md` }, null, 2)}\n`,
-    );
-    console.log(`wrote docs/benchmarks/${base}.md, ${base}.json and latest.json`);
+    // latest.json holds a whole run's figures; a partial run would blank the ones it skipped.
+    if (!partial)
+      writeFileSync(
+        join(reportDir, 'latest.json'),
+        `${JSON.stringify({ ...result, report: `${base}.md` }, null, 2)}\n`,
+      );
+    console.log(`wrote docs/benchmarks/${base}.md and ${base}.json${partial ? '' : ' and latest.json'}`);
     console.log(JSON.stringify(result.results, null, 2));
   } finally {
     for (const running of [...services.values()].reverse()) await running.stop();
