@@ -20,6 +20,7 @@ const run = promisify(execFile);
 const { ConfigResourceTypes } = kafkajs;
 import type { RunningService } from '../harness/services.js';
 import {
+  eventIdAt,
   insertOutbox,
   metricValue,
   migrateWriteDb,
@@ -154,6 +155,44 @@ describe('replicator: relay and projectors', () => {
         ])) === 4,
       { timeoutMs: 15_000 },
     );
+  });
+
+  it('purges published rows past the retention, and keeps the newer ones', async () => {
+    // A write DB of its own: the rest of this suite takes the outbox for the truth of what was sent.
+    const own = await suiteScope(stack, 'outbox_purge');
+    await migrateWriteDb(own.PULSE_WRITE_DATABASE_URL ?? '');
+    const replicator = await startReplicator(stack, own, 'replicator-purge');
+    const db = new pg.Client({ connectionString: own.PULSE_WRITE_DATABASE_URL });
+    await db.connect();
+    try {
+      const serviceId = randomUUID();
+      const twoDaysAgo = Date.now() - 48 * 3_600_000;
+      const old = [1, 2, 3].map((n) => ({
+        ...systemEvent(tenantId, serviceId, [sampleAt(new Date(twoDaysAgo + n), 5)]),
+        id: eventIdAt(twoDaysAgo + n),
+      }));
+      const recent = [1, 2].map((n) =>
+        systemEvent(tenantId, serviceId, [sampleAt(new Date(Date.now() + n), 6)]),
+      );
+      await insertOutbox(db, [...old, ...recent]);
+      const remaining = (events: OutboxEvent[]) =>
+        scalar(db, 'select count(*) as n from outbox where id = any($1::uuid[])', [events.map((e) => e.id)]);
+      await waitFor(
+        'all five published',
+        async () => (await scalar(db, 'select count(*) as n from outbox where published_at is null')) === 0,
+        { timeoutMs: 15_000 },
+      );
+      // Written and published two days ago, as far as the outbox can tell; the retention is 24 h.
+      await db.query(
+        `update outbox set published_at = now() - interval '47 hours' where id = any($1::uuid[])`,
+        [old.map((e) => e.id)],
+      );
+      await waitFor('the old rows purged', async () => (await remaining(old)) === 0, { timeoutMs: 15_000 });
+      assert.equal(await remaining(recent), recent.length, 'rows published just now stay');
+    } finally {
+      await db.end();
+      await replicator.stop();
+    }
   });
 
   it("keeps a service's status and alerts as its latest sample and its tenant's rules say, registered or not", async () => {

@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventPayloadSchemas, onlyRow, parsePosition, type EventType, type Position } from '@pulse/core';
 import pg from 'pg';
@@ -17,7 +19,7 @@ import { freePort } from '../harness/ports.js';
 import { serviceEntry, startService, type RunningService } from '../harness/services.js';
 import { suiteScope, testStack, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
-import { metricValue } from './support/pipeline.js';
+import { metricValue, migrateWriteDb, WRITE_MIGRATIONS_DIR } from './support/pipeline.js';
 
 const ADMIN_KEY = newAdminKey();
 
@@ -166,6 +168,59 @@ describe('write service', () => {
   });
 
   describe('schema', () => {
+    it("keeps each service's registering transaction, taken from the outbox for services registered before", async () => {
+      const own = await suiteScope(stack, 'write-migration');
+      const url = own.PULSE_WRITE_DATABASE_URL ?? '';
+      const earlier = mkdtempSync(join(tmpdir(), 'pulse-write-migrations-'));
+      for (const file of readdirSync(WRITE_MIGRATIONS_DIR).filter((name) => name < '1796601600000'))
+        copyFileSync(join(WRITE_MIGRATIONS_DIR, file), join(earlier, file));
+      await migrateWriteDb(url, earlier);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const tenant = randomUUID();
+        const [logged, purged] = [randomUUID(), randomUUID()];
+        await client.query(`insert into tenants (id, name, alert_rules) values ($1, 'old', '{}')`, [tenant]);
+        await client.query('begin');
+        await client.query(
+          `insert into services (id, tenant_id, name, hostname) values ($1, $3, 'logged', 'h'), ($2, $3, 'purged', 'h')`,
+          [logged, purged, tenant],
+        );
+        const { txid } = onlyRow(
+          (
+            await client.query<{ txid: string }>(
+              `insert into outbox (id, type, version, tenant_id, aggregate_id, occurred_at, payload)
+               values ($1, 'service.registered', 1, $2, $3, now(), '{}') returning txid::text`,
+              [randomUUID(), tenant, logged],
+            )
+          ).rows,
+        );
+        await client.query('commit');
+
+        await migrateWriteDb(url);
+        const registered = async () =>
+          Object.fromEntries(
+            (
+              await client.query<{ id: string; txid: string | null }>(
+                'select id, registered_txid::text as txid from services',
+              )
+            ).rows.map((row) => [row.id, row.txid]),
+          );
+        assert.deepEqual(await registered(), { [logged]: txid, [purged]: null });
+
+        const { rows } = await client.query<{ id: string; txid: string }>(
+          `insert into services (id, tenant_id, name, hostname) values ($1, $2, 'new', 'h')
+           returning id, pg_current_xact_id()::text as txid`,
+          [randomUUID(), tenant],
+        );
+        const added = onlyRow(rows);
+        assert.equal((await registered())[added.id], added.txid, 'a new service keeps its own transaction');
+      } finally {
+        await client.end();
+        rmSync(earlier, { recursive: true, force: true });
+      }
+    });
+
     it('has the outbox of the relay contract, with its index and no trigger that would serialise commits', async () => {
       const { rows } = await db.query<{
         column_name: string;
@@ -295,6 +350,14 @@ describe('write service', () => {
       assert.equal(again.body.id, first.body.id);
       assert.equal(again.body.position, first.body.position, 'points at the registration');
       assert.equal((await counts(tenantA)).outbox, before.outbox);
+
+      // The relay purges published outbox rows after its retention; the answer does not need them.
+      await db.query(`delete from outbox where aggregate_id = $1 and type = 'service.registered'`, [
+        first.body.id,
+      ]);
+      const later = await api('POST', '/services', { key: writerA, body: { name: 'db', hostname: 'h' } });
+      assert.equal(later.status, 200);
+      assert.equal(later.body.position, first.body.position, 'still points at the registration');
     });
 
     it('commits a batch across three services as one transaction with one event per service', async () => {

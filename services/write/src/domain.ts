@@ -20,7 +20,7 @@ import {
   type SystemSampleRow,
 } from './repositories/metrics.js';
 import { commitSingleSamples } from './repositories/single-samples.js';
-import { registrationTxid, type PendingEvent } from './repositories/outbox.js';
+import type { PendingEvent } from './repositories/outbox.js';
 import {
   findServiceByName,
   insertService,
@@ -57,11 +57,12 @@ export async function registerService(
   if (registeredAt === undefined) {
     const existing = await findServiceByName(tx, tenantId, input.name, input.hostname);
     if (!existing) throw new Error('service vanished between insert and lookup'); // cannot happen: no deletes race here
-    const txid = await registrationTxid(tx, existing);
+    const txid = existing.registeredTxid;
     return {
       status: 200,
-      body: { id: existing },
+      body: { id: existing.id },
       events: [],
+      // A registration commits alone (it is not grouped), so its transaction holds its one event.
       ...(txid ? { position: formatPosition({ txid, events: 1 }) } : {}),
     };
   }

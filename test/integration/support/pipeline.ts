@@ -13,8 +13,11 @@ import { repoRoot } from '../../harness/tools.js';
 
 const quiet = createLogger('test', 'silent');
 
-export async function migrateWriteDb(url: string): Promise<void> {
-  await runMigrations({ databaseUrl: url, dir: join(repoRoot, 'services/write/migrations'), logger: quiet });
+export const WRITE_MIGRATIONS_DIR = join(repoRoot, 'services/write/migrations');
+
+/** Applies the write service's migrations, or those in `dir` (a suite testing one migration). */
+export async function migrateWriteDb(url: string, dir = WRITE_MIGRATIONS_DIR): Promise<void> {
+  await runMigrations({ databaseUrl: url, dir, logger: quiet });
 }
 
 export interface OutboxEvent {
@@ -22,6 +25,12 @@ export interface OutboxEvent {
   tenantId: string;
   serviceId: string;
   samples: SystemSample[];
+}
+
+/** An event id made at `ms`: the write service's ids are UUIDv7, whose first 48 bits are that time. */
+export function eventIdAt(ms: number): string {
+  const time = ms.toString(16).padStart(12, '0');
+  return `${time.slice(0, 8)}-${time.slice(8)}${newEventId().slice(13)}`;
 }
 
 export function systemEvent(tenantId: string, serviceId: string, samples: SystemSample[]): OutboxEvent {

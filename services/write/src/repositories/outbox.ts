@@ -85,15 +85,6 @@ export async function appendEvents(
   return onlyRow(rows);
 }
 
-/** The txid of the event that registered a service, so a repeated registration can name its position. */
-export async function registrationTxid(tx: Queryable, serviceId: string): Promise<string | undefined> {
-  const { rows } = await tx.query<{ txid: string }>(
-    `select txid::text from outbox where aggregate_id = $1 and type = 'service.registered' limit 1`,
-    [serviceId],
-  );
-  return rows[0]?.txid;
-}
-
 /** Wakes the relay, which LISTENs on the channel; sent outside any command's transaction. */
 export async function notifyRelay(db: pg.Pool): Promise<void> {
   await db.query(prepared('write.notify-relay', 'select pg_notify($1, $2)', [OUTBOX_CHANNEL, '']));

@@ -29,17 +29,24 @@ export async function insertService(tx: Queryable, service: NewService): Promise
   return rows[0]?.registered_at;
 }
 
+export interface RegisteredService {
+  id: string;
+  /** The transaction that registered it; null for a service registered before it was kept and purged from the outbox since. */
+  registeredTxid: string | null;
+}
+
 export async function findServiceByName(
   tx: Queryable,
   tenantId: string,
   name: string,
   hostname: string,
-): Promise<string | undefined> {
-  const { rows } = await tx.query<{ id: string }>(
-    'select id from services where tenant_id = $1 and name = $2 and hostname = $3',
+): Promise<RegisteredService | undefined> {
+  const { rows } = await tx.query<RegisteredService>(
+    `select id, registered_txid::text as "registeredTxid"
+       from services where tenant_id = $1 and name = $2 and hostname = $3`,
     [tenantId, name, hostname],
   );
-  return rows[0]?.id;
+  return rows[0];
 }
 
 export interface HeartbeatRow {
