@@ -26,10 +26,26 @@ export type Ports = Record<PortName, number>;
 
 export async function planPorts(base?: number): Promise<Ports> {
   const ports = {} as Ports;
+  const taken = new Set<number>();
   for (const [name, offset] of Object.entries(offsets) as [PortName, number][]) {
-    ports[name] = base === undefined ? await freePort() : base + offset;
+    ports[name] = base === undefined ? await distinctFreePort(taken) : base + offset;
   }
   return ports;
+}
+
+/**
+ * A free port not among `taken`: each one is closed again once named, so the kernel may name the
+ * same port twice in a row. Two servers of one stack on one port once left the second unable to
+ * bind, while its readiness check reached the first.
+ */
+async function distinctFreePort(taken: Set<number>): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (!taken.has(port)) {
+      taken.add(port);
+      return port;
+    }
+  }
 }
 
 export async function freePort(): Promise<number> {
