@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { OUTBOX_CHANNEL } from '@pulse/core';
+import { purgePublished } from '@pulse/replicator';
 import kafkajs, { AssignerProtocol, Partitioners, type PartitionAssigner } from 'kafkajs';
 import { kafkaClient } from '../harness/components/kafka.js';
 import { testStack, suiteScope, type TestStack } from '../harness/testing.js';
@@ -192,6 +193,43 @@ describe('replicator: relay and projectors', () => {
     } finally {
       await db.end();
       await replicator.stop();
+    }
+  });
+
+  it('purges every row due in chunks, and no newer or unpublished row', async () => {
+    const own = await suiteScope(stack, 'outbox_purge_chunks');
+    await migrateWriteDb(own.PULSE_WRITE_DATABASE_URL ?? '');
+    // No relay on this database: the test sets published_at itself.
+    const db = new pg.Client({ connectionString: own.PULSE_WRITE_DATABASE_URL });
+    await db.connect();
+    try {
+      const serviceId = randomUUID();
+      const twoDaysAgo = Date.now() - 48 * 3_600_000;
+      const madeThen = (n: number) => ({
+        ...systemEvent(tenantId, serviceId, [sampleAt(new Date(twoDaysAgo + n), 5)]),
+        id: eventIdAt(twoDaysAgo + n),
+      });
+      const due = [1, 2, 3, 4, 5, 6, 7].map(madeThen);
+      const unpublished = [madeThen(8)];
+      const recent = [1, 2].map((n) =>
+        systemEvent(tenantId, serviceId, [sampleAt(new Date(Date.now() + n), 6)]),
+      );
+      await insertOutbox(db, [...due, ...unpublished, ...recent]);
+      const publish = (events: OutboxEvent[], at: string) =>
+        db.query(`update outbox set published_at = ${at} where id = any($1::uuid[])`, [
+          events.map((e) => e.id),
+        ]);
+      await publish(due, `now() - interval '47 hours'`);
+      await publish(recent, 'now()');
+      const remaining = (events: OutboxEvent[]) =>
+        scalar(db, 'select count(*) as n from outbox where id = any($1::uuid[])', [events.map((e) => e.id)]);
+
+      assert.equal(await purgePublished(db, 24, { chunk: 3, budgetMs: 60_000 }), due.length, 'three chunks');
+      assert.equal(await remaining(due), 0);
+      assert.equal(await remaining(unpublished), 1, 'an unpublished row stays, however old');
+      assert.equal(await remaining(recent), recent.length, 'rows published within the retention stay');
+    } finally {
+      await db.end();
     }
   });
 

@@ -5,4 +5,4 @@ export * from './projection/apply.js';
 export * from './projection/store.js';
 export * from './monitor.js';
 export { migrateProjectionDatabase } from './migrate.js';
-export { relayState, type RelayState } from './relay/outbox.js';
+export { purgePublished, relayState, type PurgeLimit, type RelayState } from './relay/outbox.js';

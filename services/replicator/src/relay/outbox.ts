@@ -116,30 +116,43 @@ export async function relayState(db: pg.ClientBase | pg.Pool): Promise<RelayStat
   return rows[0] ?? { lagSeconds: 0, unpublished: 0 };
 }
 
+/** How much one purge may delete: rows per statement, and how long it goes on taking chunks. */
+export interface PurgeLimit {
+  chunk: number;
+  budgetMs: number;
+}
+
 /**
- * Deletes published rows older than the retention, a bounded chunk at a time. published_at has no
- * index, so the rows are also bounded by id: event ids are UUIDv7, whose first 48 bits are the
- * millisecond they were made, just before the row's insert, and a row is published after that. So
- * every row due has an id below the first UUIDv7 of the cutoff's millisecond, and the primary key
- * finds them without a scan of the whole outbox (a day of events by default) every monitor round.
- * A writer whose clock runs ahead of the database's only has its rows kept a little longer.
+ * Deletes published rows older than the retention, a chunk per statement, until a chunk comes back
+ * short or the time budget is spent: one chunk per monitor round would fall behind any write rate
+ * above a chunk per round. published_at has no index, so the rows are also bounded by id: event ids
+ * are UUIDv7, whose first 48 bits are the millisecond they were made, just before the row's insert,
+ * and a row is published after that. So every row due has an id below the first UUIDv7 of the
+ * cutoff's millisecond, and the primary key finds them without a scan of the whole outbox (a day of
+ * events by default). A writer whose clock runs ahead of the database's only has its rows kept a
+ * little longer.
  */
 export async function purgePublished(
   db: pg.ClientBase,
   retentionHours: number,
-  chunk = 5_000,
+  limit: PurgeLimit = { chunk: 5_000, budgetMs: 2_000 },
 ): Promise<number> {
-  const { rowCount } = await db.query(
-    prepared(
-      'relay.purge-published',
-      `delete from outbox where id in (
-         select id from outbox
-          where id < (lpad(to_hex((extract(epoch from now() - make_interval(hours => $1)) * 1000)::bigint), 12, '0')
-                      || '70008000000000000000')::uuid
-            and published_at < now() - make_interval(hours => $1)
-          limit $2)`,
-      [retentionHours, chunk],
-    ),
-  );
-  return rowCount ?? 0;
+  const started = Date.now();
+  let purged = 0;
+  for (;;) {
+    const { rowCount } = await db.query(
+      prepared(
+        'relay.purge-published',
+        `delete from outbox where id in (
+           select id from outbox
+            where id < (lpad(to_hex((extract(epoch from now() - make_interval(hours => $1)) * 1000)::bigint), 12, '0')
+                        || '70008000000000000000')::uuid
+              and published_at < now() - make_interval(hours => $1)
+            limit $2)`,
+        [retentionHours, limit.chunk],
+      ),
+    );
+    purged += rowCount ?? 0;
+    if ((rowCount ?? 0) < limit.chunk || Date.now() - started >= limit.budgetMs) return purged;
+  }
 }
