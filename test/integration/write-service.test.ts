@@ -318,6 +318,38 @@ describe('write service', () => {
       assert.ok(!after.has('system_metrics_p20000101'));
       assert.ok(after.has(`process_metrics_p${day(5)}`));
     });
+
+    it('purges idempotency keys past their TTL, in chunks, and keeps the newer ones', async () => {
+      const tenant = await createTenant('purge');
+      const keys = (prefix: string) =>
+        db.query<{ n: string }>(
+          `select count(*) as n from idempotency_keys where tenant_id = $1 and key like $2`,
+          [tenant, `${prefix}-%`],
+        );
+      const insertKeys = (prefix: string, count: number, age: string) =>
+        db.query(
+          `insert into idempotency_keys (tenant_id, key, request_hash, status_code, response, created_at)
+           select $1, $2 || '-' || g, '', 202, '{}', now() - $4::interval from generate_series(1, $3::int) g`,
+          [tenant, prefix, count, age],
+        );
+      // More than two chunks of 5,000 past the 24 h TTL, and some within it.
+      await insertKeys('old', 12_000, '25 hours');
+      await insertKeys('new', 3, '23 hours');
+      // Maintenance runs when the service starts.
+      const maintaining = await startWrite();
+      try {
+        await waitFor(
+          'the expired keys purged',
+          async () => Number(onlyRow((await keys('old')).rows).n) === 0,
+          {
+            timeoutMs: 30_000,
+          },
+        );
+        assert.equal(Number(onlyRow((await keys('new')).rows).n), 3);
+      } finally {
+        await maintaining.stop();
+      }
+    });
   });
 
   describe('commands', () => {

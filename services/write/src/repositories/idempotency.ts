@@ -38,10 +38,25 @@ export async function findStoredResponse(
   };
 }
 
-export async function purgeIdempotencyKeys(pool: pg.Pool, olderThanHours: number): Promise<number> {
-  const { rowCount } = await pool.query(
-    `delete from idempotency_keys where created_at < now() - make_interval(hours => $1)`,
-    [olderThanHours],
-  );
-  return rowCount ?? 0;
+/**
+ * Deletes the keys past their TTL, a chunk per transaction until a chunk comes back short. One
+ * statement for an hour of keys would be one long transaction, and the relay reads no outbox row
+ * of a transaction that started after it (rows only below the xmin horizon) until it ends: the
+ * pipeline would stall for as long as the delete ran, every hour.
+ */
+export async function purgeIdempotencyKeys(
+  pool: pg.Pool,
+  olderThanHours: number,
+  chunk = 5_000,
+): Promise<number> {
+  let purged = 0;
+  for (;;) {
+    const { rowCount } = await pool.query(
+      `delete from idempotency_keys where (tenant_id, key) in (
+         select tenant_id, key from idempotency_keys where created_at < now() - make_interval(hours => $1) limit $2)`,
+      [olderThanHours, chunk],
+    );
+    purged += rowCount ?? 0;
+    if ((rowCount ?? 0) < chunk) return purged;
+  }
 }
