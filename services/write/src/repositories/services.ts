@@ -31,7 +31,7 @@ export async function insertService(tx: Queryable, service: NewService): Promise
 
 export interface RegisteredService {
   id: string;
-  /** The transaction that registered it; null for a service registered before it was kept and purged from the outbox since. */
+  /** The transaction that registered it; null for a service registered before the services row kept it. */
   registeredTxid: string | null;
 }
 
