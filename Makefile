@@ -13,7 +13,7 @@ WITH ?=
 BACKGROUND_NICENESS ?= 0
 # `make bench ONLY=write-load` runs some parts of the suite (bench/profiles.ts lists them).
 ONLY ?=
-UNIT_TESTS = $(shell find services operator test/unit -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
+UNIT_TESTS = $(shell find services operator bench test/unit -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | sort)
 
 .PHONY: help deps tools build up down status test test-unit test-integration lint format clean manifests chart-check test-chart bench bench-quick bench-operator simulate
 

@@ -5,6 +5,7 @@
 import { metricValue, thresholds, type K6Run, type K6Summary } from './k6.js';
 import type { Part, Profile } from './profiles.js';
 import type { LagPercentiles, CommitLag } from './commit-lag.js';
+import type { CpuShare } from './cpu.js';
 
 export interface Machine {
   cores: number;
@@ -37,6 +38,8 @@ export interface BenchRaw {
   /** The replication-lag phase read from the databases' commit times; absent in reports of runs before it was measured. */
   commitLag?: CommitLag;
   rss: RssSample[];
+  /** CPU per process during each k6 script and each stepped script's top step; absent in reports before 2026-12-07. */
+  cpu?: Record<string, CpuShare>;
   verify: { exitCode: number; differences: number | null; output: string };
 }
 
@@ -48,6 +51,15 @@ function topStep(summary: K6Summary, prefix: string): number | null {
     return match?.[1] ? [Number(match[1])] : [];
   });
   return steps.length ? Math.max(...steps) : null;
+}
+
+/** The clock window of a stepped script's top step, from the start its setup announced (markTopStepStart). */
+export function topStepWindow(
+  summary: K6Summary,
+  stepSeconds: number,
+): { fromMs: number; toMs: number } | null {
+  const fromMs = metricValue(summary, 'top_step_starts_at_ms', 'value');
+  return fromMs === null ? null : { fromMs, toMs: fromMs + stepSeconds * 1000 };
 }
 
 const round = (value: number | null, digits = 1) =>
@@ -133,13 +145,48 @@ const lagRow = (lag: LagPercentiles | null) =>
 const ratio = (value: number | null, limit: number) =>
   value === null || limit === 0 ? 'n/a' : `${((100 * value) / limit).toFixed(1)}%`;
 
+/** The columns of the CPU table, in the order of a request's path; whatever else ran is "other". */
+const CPU_GROUPS = [
+  'k6',
+  'write',
+  'postgres-primary',
+  'postgres-replica',
+  'replicator',
+  'kafka',
+  'postgres-projection',
+  'read',
+  'prometheus',
+  'other',
+];
+
+function cpuSection(raw: BenchRaw): string[] {
+  if (!raw.cpu || Object.keys(raw.cpu).length === 0) return [];
+  const cores = raw.machine.cores * 100;
+  return [
+    '## Where the CPU went',
+    '',
+    `CPU time over wall time, in percent of one core (the machine has ${cores}), read from \`/proc\` once a second:`,
+    "each process is charged to the stack process it descends from (a PostgreSQL server's backends to that",
+    'server); "other" is everything else (the driver, the system). Steal is time the hypervisor gave these',
+    'virtual CPUs to someone else. A machine near its maximum queues every request behind the others.',
+    '',
+    `| window | s | machine busy | steal | ${CPU_GROUPS.join(' | ')} |`,
+    `| --- | --- | --- | --- | ${CPU_GROUPS.map(() => '---').join(' | ')} |`,
+    ...Object.entries(raw.cpu).map(
+      ([window, share]) =>
+        `| ${window} | ${share.seconds} | ${share.machineBusy} | ${share.steal} | ${CPU_GROUPS.map((g) => share.groups[g] ?? 0).join(' | ')} |`,
+    ),
+    '',
+  ];
+}
+
 export function markdown(raw: BenchRaw, result: Latest, rawFile: string): string {
   const r = result.results;
   const l = result.limits;
   const lines = [
     `# Benchmark ${raw.date.slice(0, 10)} (${raw.profile.name} run${raw.parts ? `, only ${raw.parts.join(', ')}` : ''})`,
     '',
-    `Commit \`${raw.commit}\`, started ${raw.date}. Raw results (every k6 summary, the limit tools' output, the RSS samples, verify's output): [${rawFile}](${rawFile}).`,
+    `Commit \`${raw.commit}\`, started ${raw.date}. Raw results (every k6 summary, the limit tools' output, the RSS samples, the CPU per process, verify's output): [${rawFile}](${rawFile}).`,
     '',
     `**Machine:** ${raw.machine.cores} cores (${raw.machine.cpu_model}), ${raw.machine.mem_gib} GiB. The load generator (k6), the`,
     'whole local stack (PostgreSQL primary + replica + projection, Kafka, Prometheus) and the three services share these cores,',
@@ -199,9 +246,8 @@ export function markdown(raw: BenchRaw, result: Latest, rawFile: string): string
     'request runs auth, validation and SQL; a drained event is read from the outbox, published, consumed and',
     'projected.',
     '',
-    '## Thresholds per script',
-    '',
   );
+  lines.push(...cpuSection(raw), '## Thresholds per script', '');
   for (const [name, run] of Object.entries(raw.k6)) {
     lines.push(
       `**${name}** (exit ${run.exitCode}${run.exitCode === 0 ? ', every threshold held' : ''}):`,

@@ -15,18 +15,19 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { backgroundNiceness } from '../test/harness/process.js';
+import { backgroundNiceness, startedProcesses } from '../test/harness/process.js';
 import { startService, type RunningService, type ServiceName } from '../test/harness/services.js';
 import { createTenant } from '../test/harness/api.js';
 import { readStackInfo, Stack } from '../test/harness/stack.js';
 import { ensureTools, repoRoot } from '../test/harness/tools.js';
 import { waitFor } from '../test/harness/wait.js';
+import { CpuSampler, type CpuShare } from './cpu.js';
 import { commit, machine, statusKb } from './host.js';
 import { runK6, type K6Run } from './k6.js';
 import { httpHelloRequestsPerSecond, kafkaProduceMessagesPerSecond, pgCopyRowsPerSecond } from './limits.js';
 import { PARTS, profiles, scriptEnv, selectedParts, type Part } from './profiles.js';
 import { lagFromCommitTimes, type CommitLag } from './commit-lag.js';
-import { latest, markdown, type BenchRaw, type RssSample } from './report.js';
+import { latest, markdown, topStepWindow, type BenchRaw, type RssSample } from './report.js';
 
 const { values } = parseArgs({
   options: {
@@ -86,6 +87,11 @@ async function main(): Promise<void> {
 
   const stack = await Stack.start({ runDir, basePort: Number(values['base-port']) });
   const services = new Map<Benched, RunningService>();
+  // Every process the stack started, by the name of its pid file; a later start of a name wins.
+  const cpuSampler = new CpuSampler(
+    () => new Map(startedProcesses(runDir).map(({ name, pid }) => [pid, name])),
+  );
+  cpuSampler.start();
   try {
     const adminKey = `pulse_bench_${randomBytes(24).toString('hex')}`;
     const serviceEnv: Record<Benched, Record<string, string>> = {
@@ -134,13 +140,23 @@ async function main(): Promise<void> {
     const hello = await httpHelloRequestsPerSecond(runDir, outDir, profile.limits.helloSeconds);
 
     const k6: Record<string, K6Run> = {};
+    const cpu: Record<string, CpuShare> = {};
+    const recordCpu = (window: string, fromMs: number, toMs: number) => {
+      const spent = cpuSampler.share(fromMs, toMs);
+      if (spent) cpu[window] = spent;
+    };
     const suite = async (label: string, script: string, scale: Record<string, string>, seconds: number) => {
       console.log(`k6 ${label}`);
-      k6[label] = await runK6(
+      const startedMs = Date.now();
+      const run = await runK6(
         script,
         { ...k6Env, ...scale },
         { outDir, label, timeoutSeconds: seconds + 1200 },
       );
+      k6[label] = run;
+      recordCpu(label, startedMs, Date.now());
+      const top = topStepWindow(run.summary, profile.stepSeconds);
+      if (top) recordCpu(`${label}, top step`, top.fromMs, top.toMs);
     };
     const steps = (n: number) => n * (profile.stepSeconds + 2);
     const runs = (part: Part) => parts.includes(part);
@@ -239,6 +255,7 @@ async function main(): Promise<void> {
       ...(parts.length < PARTS.length ? { parts } : {}),
       commitLag,
       rss,
+      cpu,
       verify: {
         exitCode: verify.exitCode,
         differences: differences === undefined ? null : Number(differences),
@@ -260,6 +277,7 @@ async function main(): Promise<void> {
     console.log(`wrote docs/benchmarks/${base}.md and ${base}.json${partial ? '' : ' and latest.json'}`);
     console.log(JSON.stringify(result.results, null, 2));
   } finally {
+    cpuSampler.stop();
     for (const running of [...services.values()].reverse()) await running.stop();
     await stack.stop();
   }

@@ -14,6 +14,7 @@ import { check } from 'k6';
 import { Rate } from 'k6/metrics';
 import {
   apiKey,
+  markTopStepStart,
   get,
   headers,
   must,
@@ -110,6 +111,7 @@ export function setup() {
   const key = apiKey('read-load');
   const services = registerServices(key, 'read-load', serviceCount);
   seed(key, services, Date.now());
+  markTopStepStart(rates, stepSeconds);
   return { key, rawServices: services.slice(0, rawServices) };
 }
 

@@ -14,6 +14,7 @@ import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
 import {
   apiKey,
+  markTopStepStart,
   num,
   numList,
   pipelineBacklog,
@@ -69,7 +70,9 @@ export const options = {
 
 export function setup() {
   const key = apiKey('write-load');
-  return { key, services: registerServices(key, 'write-load', serviceCount), startMs: Date.now() };
+  const services = registerServices(key, 'write-load', serviceCount);
+  markTopStepStart(rates, stepSeconds);
+  return { key, services, startMs: Date.now() };
 }
 
 export function single(data) {

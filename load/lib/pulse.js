@@ -2,6 +2,7 @@
 // calls, sample generation, scenario building and the JSON summary. Every loop here is bounded.
 import http from 'k6/http';
 import { check, fail } from 'k6';
+import { Gauge } from 'k6/metrics';
 
 export const writeUrl = baseUrl('PULSE_WRITE_URL');
 export const readUrl = baseUrl('PULSE_READ_URL');
@@ -167,6 +168,17 @@ export function pipelineBacklog(key, stages = ['relay', 'projection']) {
   return backlogs.reduce((sum, backlog) => sum + backlog, 0);
 }
 
+const topStepStartsAt = new Gauge('top_step_starts_at_ms');
+
+/**
+ * Called last in setup() of a script with rateSteps: the steps start when setup returns, so the
+ * top one starts at a known time. The bench driver reads it to find the step's window on the
+ * clock (the CPU each process spent during it).
+ */
+export function markTopStepStart(rates, seconds) {
+  topStepStartsAt.add(Date.now() + stepStartSeconds(rates.length - 1, seconds) * 1000);
+}
+
 /**
  * Constant-arrival-rate scenarios, one per rate, one after the other (`<prefix>_<rate>`), so that
  * thresholds and the report can name each step; each is bounded by its duration.
@@ -180,7 +192,7 @@ export function rateSteps(prefix, rates, seconds, exec, maxVUs) {
       rate,
       timeUnit: '1s',
       duration: `${seconds}s`,
-      startTime: `${index * (seconds + 2)}s`,
+      startTime: `${stepStartSeconds(index, seconds)}s`,
       preAllocatedVUs: Math.min(maxVUs, Math.max(2, Math.ceil(rate / 100))),
       maxVUs,
       gracefulStop: '2s',
@@ -192,7 +204,12 @@ export function rateSteps(prefix, rates, seconds, exec, maxVUs) {
 
 /** Seconds that `rateSteps` takes in all. */
 export function rateStepsSeconds(rates, seconds) {
-  return rates.length * (seconds + 2);
+  return stepStartSeconds(rates.length, seconds);
+}
+
+/** When a step of `rateSteps` starts, counted from the end of setup: 2 s between steps. */
+function stepStartSeconds(index, seconds) {
+  return index * (seconds + 2);
 }
 
 /**
