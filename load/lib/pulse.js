@@ -172,11 +172,12 @@ const topStepStartsAt = new Gauge('top_step_starts_at_ms');
 
 /**
  * Called last in setup() of a script with rateSteps: the steps start when setup returns, so the
- * top one starts at a known time. The bench driver reads it to find the step's window on the
- * clock (the CPU each process spent during it).
+ * step of the highest rate starts at a known time. The bench driver reads it to find the step's
+ * window on the clock (the CPU each process spent during it).
  */
 export function markTopStepStart(rates, seconds) {
-  topStepStartsAt.add(Date.now() + stepStartSeconds(rates.length - 1, seconds) * 1000);
+  const top = rates.indexOf(Math.max(...rates));
+  topStepStartsAt.add(Date.now() + stepStartSeconds(top, seconds) * 1000);
 }
 
 /**
