@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export interface RelayMetrics {
   published: Counter;
   publishDuration: Histogram;
+  producerResets: Counter;
   leader: Gauge;
   lag: Gauge;
   unpublished: Gauge;
@@ -36,6 +37,11 @@ export function createRelayMetrics(registry: Registry): RelayMetrics {
       name: 'pulse_relay_publish_duration_seconds',
       help: 'Time to publish one batch and receive the acknowledgement',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    producerResets: new Counter({
+      name: 'pulse_relay_producer_resets_total',
+      help: 'Kafka producers replaced because the broker had lost their sequence state',
       registers,
     }),
     leader: new Gauge({

@@ -4,7 +4,7 @@
  * while exactly one replica at a time relays.
  */
 import { createPool, type Logger, type Telemetry } from '@pulse/core';
-import type { Admin, Producer } from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import type pg from 'pg';
 import type { ReplicatorConfig } from './config.js';
 import { createKafka, createRelayProducer, ensureTopic, topicMessageLimit } from './kafka.js';
@@ -53,14 +53,11 @@ export async function startReplicator(
     maxMessageBytes: config.PULSE_KAFKA_MAX_MESSAGE_BYTES,
   });
 
-  let producer: Producer | undefined;
   let relay: Relay | undefined;
   if (roles.has('relay')) {
-    producer = createRelayProducer(kafka);
-    await producer.connect();
     relay = new Relay({
       databaseUrl: config.PULSE_WRITE_DATABASE_URL,
-      producer,
+      createProducer: () => createRelayProducer(kafka),
       topic: config.PULSE_KAFKA_TOPIC,
       batch: { rows: config.PULSE_RELAY_BATCH_SIZE, bytes: config.PULSE_RELAY_BATCH_BYTES },
       messageLimit: () => topicMessageLimit(admin, config.PULSE_KAFKA_TOPIC),
@@ -125,7 +122,6 @@ export async function startReplicator(
       // Projector first: it finishes and commits its batch, then leaves the group for the others.
       await projector?.stop();
       await relay?.stop();
-      await producer?.disconnect();
       await admin.disconnect();
       await writePool.end();
       await projectionPool.end();

@@ -24,7 +24,8 @@ export const RELAY_LOCK_KEY = 7_180_215_001n;
 
 export interface RelayOptions {
   databaseUrl: string;
-  producer: Producer;
+  /** A new idempotent producer, not yet connected; the relay connects it and replaces it when needed. */
+  createProducer: () => Producer;
   topic: string;
   batch: BatchLimit;
   /** The topic's max.message.bytes as the broker has it now; asked each time the relay takes the lead. */
@@ -33,6 +34,29 @@ export interface RelayOptions {
   logger: Logger;
   metrics: RelayMetrics;
   tracer: Tracer;
+}
+
+/**
+ * Errors after which the broker will refuse every further send of this producer: it no longer
+ * agrees with the producer on the sequence numbers of its id (seen after a broker restart, when a
+ * send was cut off mid-flight). kafkajs does not recover from them by itself; a new producer gets a
+ * new id and starts its sequences again. Whatever the broker kept of the cut-off send is published
+ * again by the next lead, and consumers drop it by event id.
+ */
+const PRODUCER_STATE_LOST = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+  'INVALID_PRODUCER_EPOCH',
+]);
+
+/** Whether a send failed because the broker lost this producer's state (also behind kafkajs' retry wrapper). */
+export function producerStateLost(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 5; depth++) {
+    const { type } = cause as Error & { type?: unknown };
+    if (typeof type === 'string' && PRODUCER_STATE_LOST.has(type)) return true;
+    cause = cause.cause;
+  }
+  return false;
 }
 
 /** A batch with the broker: acknowledged, then marked published. */
@@ -46,6 +70,7 @@ export class Relay {
   private loop: Promise<void> | undefined;
   private readonly wake = new Wake();
   private leaderClient: pg.Client | undefined;
+  private producer: Producer | undefined;
   leader = false;
 
   constructor(private readonly options: RelayOptions) {}
@@ -55,11 +80,12 @@ export class Relay {
     this.loop = this.run();
   }
 
-  /** Finishes the batch in flight, releases the lock and returns. */
+  /** Finishes the batch in flight, releases the lock, disconnects from Kafka and returns. */
   async stop(): Promise<void> {
     this.running = false;
     this.wake.notify();
     await this.loop;
+    await this.dropProducer();
   }
 
   private async run(): Promise<void> {
@@ -71,7 +97,14 @@ export class Relay {
       } catch (error) {
         if (error instanceof EventTooLargeError)
           logger.error({ eventId: error.eventId, bytes: error.bytes, limit: error.limit }, error.message);
-        else
+        else if (producerStateLost(error)) {
+          logger.warn(
+            { err: error },
+            "relay: the broker lost this producer's sequence; starting a new producer",
+          );
+          this.options.metrics.producerResets.inc();
+          await this.dropProducer();
+        } else
           logger.warn({ err: error }, 'relay: leadership lost, or write DB or Kafka unreachable; retrying');
       } finally {
         this.setLeader(false);
@@ -117,6 +150,7 @@ export class Relay {
   private async lead(client: pg.Client): Promise<void> {
     const { batch, pollIntervalMs } = this.options;
     const maxMessageBytes = await this.options.messageLimit();
+    const producer = await this.connectedProducer();
     let cursor: OutboxCursor | undefined;
     let previous: InFlight | undefined;
     try {
@@ -134,7 +168,7 @@ export class Relay {
         if (last) {
           cursor = { position: last.position, id: last.id };
           const earlier = previous;
-          previous = this.send(client, records, maxMessageBytes, earlier);
+          previous = this.send(client, producer, records, maxMessageBytes, earlier);
           if (earlier) await earlier.marked;
           // Read again at once only where a limit ended the batch. A read that took every final row
           // would mostly come back empty: rows committed since then announce themselves by NOTIFY.
@@ -156,12 +190,13 @@ export class Relay {
   /** Publishes after the previous batch's acknowledgement, then marks after the previous mark. */
   private send(
     client: pg.Client,
+    producer: Producer,
     records: OutgoingRecord[],
     maxMessageBytes: number,
     previous: InFlight | undefined,
   ): InFlight {
     const published = (previous?.published ?? Promise.resolve()).then(() =>
-      this.publish(records, maxMessageBytes),
+      this.publish(producer, records, maxMessageBytes),
     );
     const marked = Promise.all([published, previous?.marked]).then(async () => {
       await markPublished(
@@ -176,8 +211,12 @@ export class Relay {
   }
 
   /** One send per run of records under the topic's limit, each after the previous one's acknowledgement. */
-  private async publish(records: OutgoingRecord[], maxMessageBytes: number): Promise<void> {
-    const { producer, topic, tracer } = this.options;
+  private async publish(
+    producer: Producer,
+    records: OutgoingRecord[],
+    maxMessageBytes: number,
+  ): Promise<void> {
+    const { topic, tracer } = this.options;
     const started = process.hrtime.bigint();
     for (const send of splitIntoSends(records, maxMessageBytes)) {
       const messages = send.map(({ key, value, headers, traceparent }) => {
@@ -192,6 +231,21 @@ export class Relay {
       await producer.send({ topic, acks: -1, messages });
     }
     this.options.metrics.publishDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private async connectedProducer(): Promise<Producer> {
+    if (!this.producer) {
+      const producer = this.options.createProducer();
+      await producer.connect();
+      this.producer = producer;
+    }
+    return this.producer;
+  }
+
+  private async dropProducer(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
   }
 
   private setLeader(leader: boolean): void {
