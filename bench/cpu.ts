@@ -31,7 +31,6 @@ export function parseProcStat(text: string): ProcStat | undefined {
 
 export interface MachineTicks {
   busy: number;
-  idle: number;
   /** Time the hypervisor gave this machine's virtual CPUs to someone else. */
   steal: number;
 }
@@ -39,12 +38,13 @@ export interface MachineTicks {
 /** The aggregate `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal ... */
 export function parseMachineTicks(procStat: string): MachineTicks {
   const line = procStat.split('\n').find((l) => l.startsWith('cpu '));
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = (line ?? '')
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = (line ?? '')
     .trim()
     .split(/\s+/)
     .slice(1)
     .map(Number);
-  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+  // idle and iowait (fields 4 and 5) are what busy leaves of the wall time; no share needs them.
+  return { busy: user + nice + system + irq + softirq, steal };
 }
 
 /** The group of each process: the named root it is or descends from, else `k6` for k6, else `other`. */
@@ -94,7 +94,6 @@ export function interval(before: Snapshot, after: Snapshot): Interval {
     ms: after.atMs - before.atMs,
     machine: {
       busy: after.machine.busy - before.machine.busy,
-      idle: after.machine.idle - before.machine.idle,
       steal: after.machine.steal - before.machine.steal,
     },
     groups,

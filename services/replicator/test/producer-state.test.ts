@@ -24,7 +24,7 @@ describe('relay: when the broker has lost the producer', () => {
     assert.equal(producerStateLost(wrapped), true);
   });
 
-  it('keeps the producer after other failures: the broker down, a leader moving, a database error', () => {
+  it('keeps the producer after other failures: the broker down, a leader moving, a timeout', () => {
     assert.equal(
       producerStateLost(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092')),
       false,
