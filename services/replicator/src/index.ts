@@ -6,3 +6,6 @@ export * from './projection/store.js';
 export * from './monitor.js';
 export { migrateProjectionDatabase } from './migrate.js';
 export { purgePublished, relayState, type PurgeLimit, type RelayState } from './relay/outbox.js';
+export { Relay, type RelayOptions } from './relay/relay.js';
+export { createRelayMetrics, type RelayMetrics } from './metrics.js';
+export { createRelayProducer } from './kafka.js';
