@@ -182,7 +182,15 @@ describe('relay: a producer whose state the broker lost', () => {
       'pulse_relay_producer_resets_total',
     );
 
-    const records = await readTopic(EVENTS + log.cutOff.length);
+    // The topic holds exactly this many records, so reading that many reads all of them.
+    const offsets = await admin.fetchTopicOffsets(topic());
+    const onTopic = offsets.reduce((sum, { high }) => sum + Number(high), 0);
+    assert.equal(
+      onTopic,
+      EVENTS + log.cutOff.length,
+      'records on the topic: every event, and the cut-off send again',
+    );
+    const records = await readTopic(onTopic);
     const copies = new Map<string, number>();
     for (const { eventId } of records) copies.set(eventId, (copies.get(eventId) ?? 0) + 1);
     assert.deepEqual([...copies.keys()].sort(), [...outboxOrder.keys()].sort(), 'every event published');
