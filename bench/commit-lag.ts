@@ -56,15 +56,16 @@ export async function lagFromCommitTimes(
   from: Date,
   to: Date,
 ): Promise<CommitLag> {
-  // An outbox row's txid is its write transaction; once marked, the row's xmin is the mark's.
+  // An outbox row's txid is its write transaction; it was published by the first mark at or after
+  // it, whose xmin is the mark's transaction.
   const writtenCommits = () =>
     rows<Commit & { published_ms: number | null }>(
       urls.write,
       `select id as event_id, extract(epoch from written)::float8 * 1000 as committed_ms,
-            case when published_at is not null
-                 then extract(epoch from pg_xact_commit_timestamp(xmin))::float8 * 1000 end as published_ms
-       from (select id, xmin, published_at,
-                    pg_xact_commit_timestamp((txid::text::bigint % 4294967296)::text::xid) as written
+              (select extract(epoch from pg_xact_commit_timestamp(m.xmin))::float8 * 1000
+                 from relay_marks m where (m.txid, m.id) >= (o.txid, o.id)
+                order by m.txid, m.id limit 1) as published_ms
+       from (select id, txid, pg_xact_commit_timestamp((txid::text::bigint % 4294967296)::text::xid) as written
                from outbox
               where created_at >= $1::timestamptz - interval '1 minute' and created_at < $2) o
       where written >= $1 and written < $2`,

@@ -23,6 +23,7 @@ import {
   scalar,
   startReplicator,
   systemEvent,
+  UNPUBLISHED,
 } from './support/pipeline.js';
 
 const { ConfigResourceTypes } = kafkajs;
@@ -101,9 +102,7 @@ describe('relay: a topic with a small max.message.bytes', () => {
       [services],
     );
   const unpublished = (ids: string[]) =>
-    scalar(writeDb, 'select count(*) as n from outbox where published_at is null and id = any($1::uuid[])', [
-      ids,
-    ]);
+    scalar(writeDb, `select count(*) as n from outbox where ${UNPUBLISHED} and id = any($1::uuid[])`, [ids]);
 
   it('reads a backlog in reads under the byte budget, each split into sends the broker accepts', async () => {
     // 2,000 events of about 1.2 kB on two services: about 2.5 MB in one relay batch, nine times

@@ -18,7 +18,14 @@ import { createRelayMetrics, createRelayProducer, Relay } from '@pulse/replicato
 import { kafkaClient } from '../harness/components/kafka.js';
 import { testStack, suiteScope, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
-import { insertOutbox, migrateWriteDb, sampleAt, scalar, systemEvent } from './support/pipeline.js';
+import {
+  insertOutbox,
+  migrateWriteDb,
+  sampleAt,
+  scalar,
+  systemEvent,
+  UNPUBLISHED,
+} from './support/pipeline.js';
 
 // kafkajs is CommonJS and spreads its error classes into its exports, which ESM cannot name.
 const { KafkaJSProtocolError } = kafkajs;
@@ -165,8 +172,7 @@ describe('relay: a producer whose state the broker lost', () => {
     try {
       await waitFor(
         'every outbox row marked published',
-        async () =>
-          (await scalar(writeDb, 'select count(*) as n from outbox where published_at is null')) === 0,
+        async () => (await scalar(writeDb, `select count(*) as n from outbox where ${UNPUBLISHED}`)) === 0,
         { timeoutMs: 60_000, intervalMs: 200 },
       );
     } finally {

@@ -29,6 +29,7 @@ import {
   scalar,
   startReplicator,
   systemEvent,
+  UNPUBLISHED,
   type OutboxEvent,
 } from './support/pipeline.js';
 
@@ -130,7 +131,7 @@ describe('replicator: relay and projectors', () => {
     assert.equal(
       await scalar(
         writeDb,
-        'select count(*) as n from outbox where published_at is not null and aggregate_id = $1',
+        `select count(*) as n from outbox where not ${UNPUBLISHED} and aggregate_id = $1`,
         [serviceId],
       ),
       0,
@@ -143,7 +144,7 @@ describe('replicator: relay and projectors', () => {
       async () =>
         (await scalar(
           writeDb,
-          'select count(*) as n from outbox where published_at is null and aggregate_id = $1',
+          `select count(*) as n from outbox where ${UNPUBLISHED} and aggregate_id = $1`,
           [serviceId],
         )) === 0,
       { timeoutMs: 15_000 },
@@ -180,26 +181,26 @@ describe('replicator: relay and projectors', () => {
         scalar(db, 'select count(*) as n from outbox where id = any($1::uuid[])', [events.map((e) => e.id)]);
       await waitFor(
         'all five published',
-        async () => (await scalar(db, 'select count(*) as n from outbox where published_at is null')) === 0,
+        async () => (await scalar(db, `select count(*) as n from outbox where ${UNPUBLISHED}`)) === 0,
         { timeoutMs: 15_000 },
       );
-      // Written and published two days ago, as far as the outbox can tell; the retention is 24 h.
+      // Written two days ago, as far as the outbox can tell; the retention is 24 h.
       await db.query(
-        `update outbox set published_at = now() - interval '47 hours' where id = any($1::uuid[])`,
+        `update outbox set created_at = now() - interval '47 hours' where id = any($1::uuid[])`,
         [old.map((e) => e.id)],
       );
       await waitFor('the old rows purged', async () => (await remaining(old)) === 0, { timeoutMs: 15_000 });
-      assert.equal(await remaining(recent), recent.length, 'rows published just now stay');
+      assert.equal(await remaining(recent), recent.length, 'rows written just now stay');
     } finally {
       await db.end();
       await replicator.stop();
     }
   });
 
-  it('purges every row due in chunks, and no newer or unpublished row', async () => {
+  it('purges every row due in chunks, no newer or unpublished row, and the old marks but the latest', async () => {
     const own = await suiteScope(stack, 'outbox_purge_chunks');
     await migrateWriteDb(own.PULSE_WRITE_DATABASE_URL ?? '');
-    // No relay on this database: the test sets published_at itself.
+    // No relay on this database: the test writes the marks itself.
     const db = new pg.Client({ connectionString: own.PULSE_WRITE_DATABASE_URL });
     await db.connect();
     try {
@@ -210,24 +211,43 @@ describe('replicator: relay and projectors', () => {
         id: eventIdAt(twoDaysAgo + n),
       });
       const due = [1, 2, 3, 4, 5, 6, 7].map(madeThen);
-      const unpublished = [madeThen(8)];
       const recent = [1, 2].map((n) =>
         systemEvent(tenantId, serviceId, [sampleAt(new Date(Date.now() + n), 6)]),
       );
-      await insertOutbox(db, [...due, ...unpublished, ...recent]);
-      const publish = (events: OutboxEvent[], at: string) =>
-        db.query(`update outbox set published_at = ${at} where id = any($1::uuid[])`, [
+      await insertOutbox(db, [...due, ...recent]);
+      // A later transaction: after the mark below, so not published, however old.
+      const unpublished = [madeThen(8)];
+      await insertOutbox(db, unpublished);
+      const writtenLongAgo = (events: OutboxEvent[]) =>
+        db.query(`update outbox set created_at = now() - interval '47 hours' where id = any($1::uuid[])`, [
           events.map((e) => e.id),
         ]);
-      await publish(due, `now() - interval '47 hours'`);
-      await publish(recent, 'now()');
+      await writtenLongAgo([...due, ...unpublished]);
+      // Marks the last of the events (in (txid, id) order) published, at `markedAt`.
+      const markUpTo = async (events: OutboxEvent[], markedAt: string) => {
+        const { rows } = await db.query<{ id: string }>(
+          `insert into relay_marks (txid, id, marked_at)
+           select txid, id, ${markedAt} from outbox where id = any($1::uuid[]) order by txid desc, id desc limit 1
+           returning id`,
+          [events.map((e) => e.id)],
+        );
+        return rows[0]?.id;
+      };
+      await markUpTo(due.slice(0, 3), `now() - interval '47 hours'`);
+      const latestMark = await markUpTo([...due, ...recent], 'now()');
       const remaining = (events: OutboxEvent[]) =>
         scalar(db, 'select count(*) as n from outbox where id = any($1::uuid[])', [events.map((e) => e.id)]);
 
       assert.equal(await purgePublished(db, 24, { chunk: 3, budgetMs: 60_000 }), due.length, 'three chunks');
       assert.equal(await remaining(due), 0);
       assert.equal(await remaining(unpublished), 1, 'an unpublished row stays, however old');
-      assert.equal(await remaining(recent), recent.length, 'rows published within the retention stay');
+      assert.equal(await remaining(recent), recent.length, 'rows written within the retention stay');
+      const { rows: marks } = await db.query<{ id: string }>('select id from relay_marks order by txid, id');
+      assert.deepEqual(
+        marks.map((m) => m.id),
+        ['00000000-0000-0000-0000-000000000000', latestMark],
+        'the old mark purged; the latest kept, and the newer one from the migration',
+      );
     } finally {
       await db.end();
     }
@@ -361,7 +381,7 @@ describe('replicator: relay and projectors', () => {
         async () =>
           (await scalar(
             writeDb,
-            'select count(*) as n from outbox where published_at is null and aggregate_id = any($1::uuid[])',
+            `select count(*) as n from outbox where ${UNPUBLISHED} and aggregate_id = any($1::uuid[])`,
             [services],
           )) === 0,
         { timeoutMs: 15_000 },
@@ -468,9 +488,11 @@ describe('replicator: relay and projectors', () => {
     // A fast victim may have caught up before the kill; the second half is then still a backlog
     // across every service's partition that the restarted replicator must take over.
     await insertInHundreds(events.slice(half));
-    // A relay that died between the broker's acknowledgement and the mark publishes rows again.
+    // A relay that died between the broker's acknowledgement and the mark publishes rows again:
+    // every mark since this test's first event undone, so rows already applied come again.
     await writeDb.query(
-      `update outbox set published_at = null where id in (select id from outbox where published_at is not null and aggregate_id = any($1::uuid[]) limit 300)`,
+      `delete from relay_marks where (txid, id) >= (
+         select txid, id from outbox where aggregate_id = any($1::uuid[]) order by txid, id limit 1)`,
       [services],
     );
     const restarted = await startReplicator(stack, scope, 'replicator-2');
@@ -478,8 +500,7 @@ describe('replicator: relay and projectors', () => {
     await waitApplied(before + events.length, 120_000);
     await waitFor(
       'the outbox drained',
-      async () =>
-        (await scalar(writeDb, 'select count(*) as n from outbox where published_at is null')) === 0,
+      async () => (await scalar(writeDb, `select count(*) as n from outbox where ${UNPUBLISHED}`)) === 0,
       { timeoutMs: 30_000 },
     );
 
@@ -596,7 +617,7 @@ describe('replicator: relay and projectors', () => {
       async () =>
         (await scalar(
           writeDb,
-          'select count(*) as n from outbox where published_at is not null and aggregate_id = $1',
+          `select count(*) as n from outbox where not ${UNPUBLISHED} and aggregate_id = $1`,
           [serviceId],
         )) === 1,
       { timeoutMs: 10_000 },
@@ -754,8 +775,7 @@ describe('replicator: relay and projectors', () => {
     );
     await waitFor(
       'the outbox drained',
-      async () =>
-        (await scalar(writeDb, 'select count(*) as n from outbox where published_at is null')) === 0,
+      async () => (await scalar(writeDb, `select count(*) as n from outbox where ${UNPUBLISHED}`)) === 0,
       {
         timeoutMs: 30_000,
       },

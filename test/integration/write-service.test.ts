@@ -19,7 +19,7 @@ import { freePort } from '../harness/ports.js';
 import { serviceEntry, startService, type RunningService } from '../harness/services.js';
 import { suiteScope, testStack, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
-import { metricValue, migrateWriteDb, WRITE_MIGRATIONS_DIR } from './support/pipeline.js';
+import { eventIdAt, metricValue, migrateWriteDb, WRITE_MIGRATIONS_DIR } from './support/pipeline.js';
 
 const ADMIN_KEY = newAdminKey();
 
@@ -40,6 +40,18 @@ interface Reply {
   status: number;
   headers: Headers;
   body: Record<string, unknown>;
+}
+
+/** Applies the write migrations older than `version`, as a database created before it has them. */
+async function migrateBefore(url: string, version: string): Promise<void> {
+  const earlier = mkdtempSync(join(tmpdir(), 'pulse-write-migrations-'));
+  try {
+    for (const file of readdirSync(WRITE_MIGRATIONS_DIR).filter((name) => name < version))
+      copyFileSync(join(WRITE_MIGRATIONS_DIR, file), join(earlier, file));
+    await migrateWriteDb(url, earlier);
+  } finally {
+    rmSync(earlier, { recursive: true, force: true });
+  }
 }
 
 describe('write service', () => {
@@ -171,10 +183,7 @@ describe('write service', () => {
     it("keeps each new service's registering transaction, and none for the services registered before", async () => {
       const own = await suiteScope(stack, 'write-migration');
       const url = own.PULSE_WRITE_DATABASE_URL ?? '';
-      const earlier = mkdtempSync(join(tmpdir(), 'pulse-write-migrations-'));
-      for (const file of readdirSync(WRITE_MIGRATIONS_DIR).filter((name) => name < '1796601600000'))
-        copyFileSync(join(WRITE_MIGRATIONS_DIR, file), join(earlier, file));
-      await migrateWriteDb(url, earlier);
+      await migrateBefore(url, '1796601600000');
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
@@ -206,7 +215,48 @@ describe('write service', () => {
         assert.equal((await registered())[added.id], added.txid, 'a new service keeps its own transaction');
       } finally {
         await client.end();
-        rmSync(earlier, { recursive: true, force: true });
+      }
+    });
+
+    it('starts the relay marks at the end of the published prefix, and drops published_at', async () => {
+      const own = await suiteScope(stack, 'relay_marks_migration');
+      const url = own.PULSE_WRITE_DATABASE_URL ?? '';
+      await migrateBefore(url, '1796688000000');
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const tenant = randomUUID();
+        const service = randomUUID();
+        // Three transactions of rows in (txid, id) order: a b c | d e | f.
+        const start = Date.now();
+        const ids = Array.from({ length: 6 }, (_, i) => eventIdAt(start + i));
+        const insert = (rows: string[]) =>
+          client.query(
+            `insert into outbox (id, type, version, tenant_id, aggregate_id, occurred_at, payload)
+             select id, 'metrics.system.recorded', 1, $2, $3, now(), '{}' from unnest($1::uuid[]) as id`,
+            [rows, tenant, service],
+          );
+        await insert(ids.slice(0, 3));
+        await insert(ids.slice(3, 5));
+        await insert(ids.slice(5));
+        // Published: a b c d, and f beyond the first unpublished row e.
+        await client.query('update outbox set published_at = now() where id = any($1::uuid[])', [
+          [...ids.slice(0, 4), ids[5]],
+        ]);
+
+        await migrateWriteDb(url);
+        const { rows } = await client.query<{ id: string }>('select id from relay_cursor');
+        assert.deepEqual(
+          rows.map((row) => row.id),
+          [ids[3]],
+          'the last row before the first unpublished one',
+        );
+        const column = await client.query(
+          `select 1 from information_schema.columns where table_name = 'outbox' and column_name = 'published_at'`,
+        );
+        assert.equal(column.rowCount, 0);
+      } finally {
+        await client.end();
       }
     });
 
@@ -234,12 +284,14 @@ describe('write service', () => {
         created_at: 'timestamp with time zone NO clock_timestamp()',
         traceparent: 'text YES',
         payload: 'jsonb NO',
-        published_at: 'timestamp with time zone YES',
       });
       const index = await db.query(
-        `select indexdef from pg_indexes where tablename = 'outbox' and indexdef like '%(txid, id) WHERE (published_at IS NULL)%'`,
+        `select indexdef from pg_indexes where tablename = 'outbox' and indexdef like '%USING btree (txid, id)'`,
       );
-      assert.equal(index.rowCount, 1);
+      assert.equal(index.rowCount, 1, 'the relay reads and counts by position');
+      // The relay's progress: every row at or below the latest mark is published.
+      const cursor = await db.query<{ txid: string; id: string }>('select txid::text, id from relay_cursor');
+      assert.equal(cursor.rowCount, 1, 'relay_cursor always has a row');
       const trigger = await db.query(
         `select 1 from information_schema.triggers where event_object_table = 'outbox' and action_timing = 'AFTER' and action_orientation = 'STATEMENT'`,
       );

@@ -61,6 +61,12 @@ export async function insertOutbox(db: pg.ClientBase, events: OutboxEvent[]): Pr
   await db.query('select pg_notify($1, $2)', [OUTBOX_CHANNEL, '']);
 }
 
+/**
+ * SQL condition on outbox rows: after the relay's latest mark, so not published yet (or to be
+ * published again). Rows at or below it are published.
+ */
+export const UNPUBLISHED = '(txid, id) > (select txid, id from relay_cursor)';
+
 export function sampleAt(observedAt: Date, cpu: number): SystemSample {
   return {
     observed_at: observedAt.toISOString(),

@@ -2,10 +2,12 @@
  * The relay's view of the write DB's outbox table. Rows are read only below the xmin horizon of
  * the current snapshot: every transaction with a smaller id has finished, so no row can still
  * appear there later. A sequence assigned before commit gives no such guarantee under concurrent
- * writers, which is why the seed systems skipped rows that committed late.
+ * writers, which is why the seed systems skipped rows that committed late. For the same reason
+ * what the relay has published is a prefix of (txid, id) order, recorded as marks: every row at or
+ * below the latest mark (the view relay_cursor) is published.
  */
 import type pg from 'pg';
-import { EVENT_VERSION, prepared, type Envelope } from '@pulse/core';
+import { EVENT_VERSION, onlyRow, prepared, type Envelope } from '@pulse/core';
 
 export interface OutboxRow {
   id: string;
@@ -22,7 +24,7 @@ export interface OutboxRow {
   payload_bytes: number;
 }
 
-/** Where the previous read ended: the rows before it are in flight and must not be read again. */
+/** A position in (txid, id) order: where a read ended, or the end of the published prefix. */
 export interface OutboxCursor {
   position: string;
   id: string;
@@ -45,16 +47,16 @@ export function mayHaveMore(rows: OutboxRow[], limit: BatchLimit): boolean {
 }
 
 /**
- * The next committed rows in (txid, id) order, after the cursor when there is one. Reading after
- * a cursor is safe because every row below the xmin horizon was already final when the rows up to
- * the cursor were read: a row that commits later has a larger txid. A row is read only if the
+ * The next committed rows in (txid, id) order after the cursor. Reading after a cursor is safe
+ * because every row below the xmin horizon was already final when the rows up to the cursor were
+ * read: a row that commits later has a larger txid. A row is read only if the
  * payloads before it in the batch stay under the byte limit, so the first row always is: one
  * event can be megabytes, and a row limit alone would let a backlog of large events fill the heap.
  */
 export async function fetchCommittedBatch(
   db: pg.ClientBase,
   limit: BatchLimit,
-  after?: OutboxCursor,
+  after: OutboxCursor,
 ): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>(
     prepared(
@@ -64,13 +66,12 @@ export async function fetchCommittedBatch(
        from (select id, txid, type, version, tenant_id, aggregate_id, occurred_at, created_at, traceparent, payload,
                     size.bytes as payload_bytes, sum(size.bytes) over (order by txid, id) - size.bytes as bytes_before
                from outbox, lateral (select octet_length(payload::text) as bytes) size
-              where published_at is null and txid < pg_snapshot_xmin(pg_current_snapshot())
-                and ($2::xid8 is null or (txid, id) > ($2::xid8, $3::uuid))
+              where txid < pg_snapshot_xmin(pg_current_snapshot()) and (txid, id) > ($2::xid8, $3::uuid)
               order by txid, id
               limit $1) batch
       where bytes_before < $4
       order by txid, id`,
-      [limit.rows, after?.position ?? null, after?.id ?? null, limit.bytes],
+      [limit.rows, after.position, after.id, limit.bytes],
     ),
   );
   return rows;
@@ -92,10 +93,20 @@ export function toEnvelope(row: OutboxRow): Envelope {
   };
 }
 
-export async function markPublished(db: pg.ClientBase, ids: string[]): Promise<void> {
+/** The end of the published prefix: where a new leader goes on from. */
+export async function lastMark(db: pg.ClientBase): Promise<OutboxCursor> {
+  const { rows } = await db.query<OutboxCursor>(
+    prepared('relay.last-mark', 'select txid::text as position, id from relay_cursor', []),
+  );
+  return onlyRow(rows);
+}
+
+/** Records that every row up to `upTo` is published. */
+export async function markPublished(db: pg.ClientBase, upTo: OutboxCursor): Promise<void> {
   await db.query(
-    prepared('relay.mark-published', 'update outbox set published_at = now() where id = any($1::uuid[])', [
-      ids,
+    prepared('relay.mark-published', 'insert into relay_marks (txid, id) values ($1::xid8, $2::uuid)', [
+      upTo.position,
+      upTo.id,
     ]),
   );
 }
@@ -111,7 +122,7 @@ export async function relayState(db: pg.ClientBase | pg.Pool): Promise<RelayStat
   const { rows } = await db.query<RelayState>(
     `select coalesce(extract(epoch from clock_timestamp() - min(created_at))::float8, 0) as "lagSeconds",
             count(*)::int as unpublished
-       from outbox where published_at is null`,
+       from outbox where (txid, id) > (select txid, id from relay_cursor)`,
   );
   return rows[0] ?? { lagSeconds: 0, unpublished: 0 };
 }
@@ -123,14 +134,14 @@ export interface PurgeLimit {
 }
 
 /**
- * Deletes published rows older than the retention, a chunk per statement, until a chunk comes back
- * short or the time budget is spent: one chunk per monitor round would fall behind any write rate
- * above a chunk per round. published_at has no index, so the rows are also bounded by id: event ids
- * are UUIDv7, whose first 48 bits are the millisecond they were made, just before the row's insert,
- * and a row is published after that. So every row due has an id below the first UUIDv7 of the
- * cutoff's millisecond, and the primary key finds them without a scan of the whole outbox (a day of
- * events by default). A writer whose clock runs ahead of the database's only has its rows kept a
- * little longer.
+ * Deletes published rows written before the retention, a chunk per statement, until a chunk comes
+ * back short or the time budget is spent: one chunk per monitor round would fall behind any write
+ * rate above a chunk per round. Then the marks older than the retention, all but the latest. The
+ * rows are bounded by id: event ids are UUIDv7, whose first 48 bits are the millisecond they were
+ * made, just before the row's insert. So every row due has an id below the first UUIDv7 of the
+ * cutoff's millisecond, and the primary key finds them without a scan of the whole outbox (a day
+ * of events by default). A writer whose clock runs ahead of the database's only has its rows kept
+ * a little longer. A row not yet published stays, however old.
  */
 export async function purgePublished(
   db: pg.ClientBase,
@@ -147,12 +158,22 @@ export async function purgePublished(
            select id from outbox
             where id < (lpad(to_hex((extract(epoch from now() - make_interval(hours => $1)) * 1000)::bigint), 12, '0')
                         || '70008000000000000000')::uuid
-              and published_at < now() - make_interval(hours => $1)
+              and created_at < now() - make_interval(hours => $1)
+              and (txid, id) <= (select txid, id from relay_cursor)
             limit $2)`,
         [retentionHours, limit.chunk],
       ),
     );
     purged += rowCount ?? 0;
-    if ((rowCount ?? 0) < limit.chunk || Date.now() - started >= limit.budgetMs) return purged;
+    if ((rowCount ?? 0) < limit.chunk || Date.now() - started >= limit.budgetMs) break;
   }
+  await db.query(
+    prepared(
+      'relay.purge-marks',
+      `delete from relay_marks
+        where marked_at < now() - make_interval(hours => $1) and (txid, id) < (select txid, id from relay_cursor)`,
+      [retentionHours],
+    ),
+  );
+  return purged;
 }

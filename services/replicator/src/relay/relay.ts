@@ -11,6 +11,7 @@ import { OUTBOX_CHANNEL, type Logger } from '@pulse/core';
 import { Wake } from '../wake.js';
 import {
   fetchCommittedBatch,
+  lastMark,
   markPublished,
   mayHaveMore,
   type BatchLimit,
@@ -151,7 +152,7 @@ export class Relay {
     const { batch, pollIntervalMs } = this.options;
     const maxMessageBytes = await this.options.messageLimit();
     const producer = await this.connectedProducer();
-    let cursor: OutboxCursor | undefined;
+    let cursor = await lastMark(client);
     let previous: InFlight | undefined;
     try {
       while (this.running) {
@@ -168,7 +169,7 @@ export class Relay {
         if (last) {
           cursor = { position: last.position, id: last.id };
           const earlier = previous;
-          previous = this.send(client, producer, records, maxMessageBytes, earlier);
+          previous = this.send(client, producer, records, cursor, maxMessageBytes, earlier);
           if (earlier) await earlier.marked;
           // Read again at once only where a limit ended the batch. A read that took every final row
           // would mostly come back empty: rows committed since then announce themselves by NOTIFY.
@@ -187,11 +188,12 @@ export class Relay {
     }
   }
 
-  /** Publishes after the previous batch's acknowledgement, then marks after the previous mark. */
+  /** Publishes after the previous batch's acknowledgement, then marks up to `upTo` after the previous mark. */
   private send(
     client: pg.Client,
     producer: Producer,
     records: OutgoingRecord[],
+    upTo: OutboxCursor,
     maxMessageBytes: number,
     previous: InFlight | undefined,
   ): InFlight {
@@ -199,10 +201,7 @@ export class Relay {
       this.publish(producer, records, maxMessageBytes),
     );
     const marked = Promise.all([published, previous?.marked]).then(async () => {
-      await markPublished(
-        client,
-        records.map((record) => record.eventId),
-      );
+      await markPublished(client, upTo);
       this.options.metrics.published.inc(records.length);
     });
     // Observed by lead(); without a handler a failure seen there first would count as unhandled.
