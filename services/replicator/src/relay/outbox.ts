@@ -94,7 +94,7 @@ export function toEnvelope(row: OutboxRow): Envelope {
 }
 
 /** The end of the published prefix: where a new leader goes on from. */
-export async function lastMark(db: pg.ClientBase): Promise<OutboxCursor> {
+export async function lastMark(db: pg.ClientBase | pg.Pool): Promise<OutboxCursor> {
   const { rows } = await db.query<OutboxCursor>(
     prepared('relay.last-mark', 'select txid::text as position, id from relay_cursor', []),
   );
@@ -117,12 +117,18 @@ export interface RelayState {
   unpublished: number;
 }
 
-/** The relay stage as the operator and /sync-status see it. */
+/**
+ * The relay stage as the operator and /sync-status see it. The mark is read first and sent as
+ * values: compared with a subquery's result, the planner cannot tell how few rows follow the mark,
+ * and scanned the whole outbox.
+ */
 export async function relayState(db: pg.ClientBase | pg.Pool): Promise<RelayState> {
+  const mark = await lastMark(db);
   const { rows } = await db.query<RelayState>(
     `select coalesce(extract(epoch from clock_timestamp() - min(created_at))::float8, 0) as "lagSeconds",
             count(*)::int as unpublished
-       from outbox where (txid, id) > (select txid, id from relay_cursor)`,
+       from outbox where (txid, id) > ($1::xid8, $2::uuid)`,
+    [mark.position, mark.id],
   );
   return rows[0] ?? { lagSeconds: 0, unpublished: 0 };
 }
