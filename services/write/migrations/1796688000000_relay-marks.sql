@@ -17,7 +17,9 @@ insert into relay_marks (txid, id) values ('0', '00000000-0000-0000-0000-0000000
 create view relay_cursor as
   select txid, id, marked_at from relay_marks order by txid desc, id desc limit 1;
 
-create index outbox_position_idx on outbox (txid, id);
+-- Built here unless it exists: on a large outbox, build it beforehand without blocking writes
+-- (docs/operations.md, Upgrades).
+create index if not exists outbox_position_idx on outbox (txid, id);
 -- The end of the published prefix: the last published row with no unpublished row before it.
 insert into relay_marks (txid, id)
 select txid, id from outbox o
