@@ -13,17 +13,17 @@ import pg from 'pg';
 import kafkajs, { type Admin } from 'kafkajs';
 import { kafkaClient } from '../harness/components/kafka.js';
 import type { RunningService } from '../harness/services.js';
-import { testStack, suiteScope, type TestStack } from '../harness/testing.js';
+import { testStack, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
 import {
   insertOutbox,
   metricValue,
-  migrateWriteDb,
   sampleAt,
   scalar,
   startReplicator,
   systemEvent,
   UNPUBLISHED,
+  scopeWithWriteDb,
 } from './support/pipeline.js';
 
 const { ConfigResourceTypes } = kafkajs;
@@ -55,10 +55,7 @@ describe('relay: a topic with a small max.message.bytes', () => {
 
   before(async () => {
     stack = await testStack(['postgres', 'kafka']);
-    scope = await suiteScope(stack, 'relay_limit');
-    await migrateWriteDb(scope.PULSE_WRITE_DATABASE_URL ?? '');
-    writeDb = new pg.Client({ connectionString: scope.PULSE_WRITE_DATABASE_URL });
-    await writeDb.connect();
+    ({ scope, writeDb } = await scopeWithWriteDb(stack, 'relay_limit'));
     admin = kafkaClient(stack.env.PULSE_KAFKA_BROKERS ?? '', 'relay-limit-test').admin();
     await admin.connect();
     // The topic exists before the replicator starts, so the relay keeps its setting.

@@ -16,15 +16,15 @@ import { Registry } from 'prom-client';
 import { createLogger } from '@pulse/core';
 import { createRelayMetrics, createRelayProducer, Relay } from '@pulse/replicator';
 import { kafkaClient } from '../harness/components/kafka.js';
-import { testStack, suiteScope, type TestStack } from '../harness/testing.js';
+import { testStack, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
 import {
   insertOutbox,
-  migrateWriteDb,
   sampleAt,
   scalar,
   systemEvent,
   UNPUBLISHED,
+  scopeWithWriteDb,
 } from './support/pipeline.js';
 
 // kafkajs is CommonJS and spreads its error classes into its exports, which ESM cannot name.
@@ -97,10 +97,7 @@ describe('relay: a producer whose state the broker lost', () => {
 
   before(async () => {
     stack = await testStack(['postgres', 'kafka']);
-    scope = await suiteScope(stack, 'relay_reset');
-    await migrateWriteDb(scope.PULSE_WRITE_DATABASE_URL ?? '');
-    writeDb = new pg.Client({ connectionString: scope.PULSE_WRITE_DATABASE_URL });
-    await writeDb.connect();
+    ({ scope, writeDb } = await scopeWithWriteDb(stack, 'relay_reset'));
     kafka = kafkaClient(stack.env.PULSE_KAFKA_BROKERS ?? '');
     admin = kafka.admin();
     await admin.connect();

@@ -31,6 +31,7 @@ import {
   systemEvent,
   UNPUBLISHED,
   type OutboxEvent,
+  scopeWithWriteDb,
 } from './support/pipeline.js';
 
 describe('replicator: relay and projectors', () => {
@@ -43,10 +44,7 @@ describe('replicator: relay and projectors', () => {
 
   before(async () => {
     stack = await testStack(['postgres', 'kafka']);
-    scope = await suiteScope(stack, 'replicator');
-    await migrateWriteDb(scope.PULSE_WRITE_DATABASE_URL ?? '');
-    writeDb = new pg.Client({ connectionString: scope.PULSE_WRITE_DATABASE_URL });
-    await writeDb.connect();
+    ({ scope, writeDb } = await scopeWithWriteDb(stack, 'replicator'));
     running.push(await startReplicator(stack, scope));
     projectionDb = new pg.Client({ connectionString: scope.PULSE_PROJECTION_DATABASE_URL });
     await projectionDb.connect();
@@ -161,11 +159,8 @@ describe('replicator: relay and projectors', () => {
 
   it('purges published rows past the retention, and keeps the newer ones', async () => {
     // A write DB of its own: the rest of this suite takes the outbox for the truth of what was sent.
-    const own = await suiteScope(stack, 'outbox_purge');
-    await migrateWriteDb(own.PULSE_WRITE_DATABASE_URL ?? '');
+    const { scope: own, writeDb: db } = await scopeWithWriteDb(stack, 'outbox_purge');
     const replicator = await startReplicator(stack, own, 'replicator-purge');
-    const db = new pg.Client({ connectionString: own.PULSE_WRITE_DATABASE_URL });
-    await db.connect();
     try {
       const serviceId = randomUUID();
       const twoDaysAgo = Date.now() - 48 * 3_600_000;
@@ -198,11 +193,8 @@ describe('replicator: relay and projectors', () => {
   });
 
   it('purges every row due in chunks, no newer or unpublished row, and the old marks but the latest', async () => {
-    const own = await suiteScope(stack, 'outbox_purge_chunks');
-    await migrateWriteDb(own.PULSE_WRITE_DATABASE_URL ?? '');
     // No relay on this database: the test writes the marks itself.
-    const db = new pg.Client({ connectionString: own.PULSE_WRITE_DATABASE_URL });
-    await db.connect();
+    const { writeDb: db } = await scopeWithWriteDb(stack, 'outbox_purge_chunks');
     try {
       const serviceId = randomUUID();
       const twoDaysAgo = Date.now() - 48 * 3_600_000;

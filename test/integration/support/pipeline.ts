@@ -8,7 +8,7 @@ import pg from 'pg';
 import { newEventId, OUTBOX_CHANNEL, runMigrations, createLogger, type SystemSample } from '@pulse/core';
 import { freePort } from '../../harness/ports.js';
 import { startService, type RunningService } from '../../harness/services.js';
-import type { TestStack } from '../../harness/testing.js';
+import { suiteScope, type TestStack } from '../../harness/testing.js';
 import { repoRoot } from '../../harness/tools.js';
 
 const quiet = createLogger('test', 'silent');
@@ -18,6 +18,18 @@ export const WRITE_MIGRATIONS_DIR = join(repoRoot, 'services/write/migrations');
 /** Applies the write service's migrations, or those in `dir` (a suite testing one migration). */
 export async function migrateWriteDb(url: string, dir = WRITE_MIGRATIONS_DIR): Promise<void> {
   await runMigrations({ databaseUrl: url, dir, logger: quiet });
+}
+
+/** A scope of the suite's own on the stack, its write DB migrated, and a client connected to that DB. */
+export async function scopeWithWriteDb(
+  stack: TestStack,
+  suite: string,
+): Promise<{ scope: Record<string, string>; writeDb: pg.Client }> {
+  const scope = await suiteScope(stack, suite);
+  await migrateWriteDb(scope.PULSE_WRITE_DATABASE_URL ?? '');
+  const writeDb = new pg.Client({ connectionString: scope.PULSE_WRITE_DATABASE_URL });
+  await writeDb.connect();
+  return { scope, writeDb };
 }
 
 export interface OutboxEvent {
