@@ -10,11 +10,22 @@ export interface TcpProxy {
   port: number;
   /** Forwards new connections to this port on 127.0.0.1 and drops the existing ones. */
   retarget: (port: number) => void;
+  /**
+   * Loses the answer of the next PostgreSQL statement whose messages contain `marker` (a prepared
+   * statement's name, in its Parse or Bind): the server's bytes up to its ReadyForQuery never reach
+   * the client, and then that connection breaks. An implicit transaction commits before its
+   * ReadyForQuery, so the statement took effect and the client cannot know. Resolves once lost.
+   */
+  loseAnswer: (marker: string) => Promise<void>;
   close: () => Promise<void>;
 }
 
+/** ReadyForQuery: type 'Z' and length 5; the transaction status byte follows. */
+const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5]);
+
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let target = targetPort;
+  let armed: { marker: Buffer; lost: () => void } | undefined;
   const open = new Set<Socket>();
   const track = (socket: Socket) => {
     open.add(socket);
@@ -29,8 +40,24 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     upstream.on('error', () => client.destroy());
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
-    client.pipe(upstream);
-    upstream.pipe(client);
+    let losing: { dropped: Buffer; lost: () => void } | undefined;
+    client.on('data', (chunk: Buffer) => {
+      if (armed && chunk.includes(armed.marker)) {
+        losing = { dropped: Buffer.alloc(0), lost: armed.lost };
+        armed = undefined;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!losing) {
+        client.write(chunk);
+        return;
+      }
+      losing.dropped = Buffer.concat([losing.dropped, chunk]);
+      if (!losing.dropped.includes(READY_FOR_QUERY)) return;
+      client.destroy();
+      losing.lost();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -46,6 +73,10 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       target = port;
       for (const socket of open) socket.destroy();
     },
+    loseAnswer: (marker) =>
+      new Promise((resolve) => {
+        armed = { marker: Buffer.from(marker), lost: resolve };
+      }),
     close: () =>
       new Promise((resolve) => {
         for (const socket of open) socket.destroy();

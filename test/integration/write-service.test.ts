@@ -16,6 +16,7 @@ import { eventPayloadSchemas, onlyRow, parsePosition, type EventType, type Posit
 import pg from 'pg';
 import { newAdminKey } from '../harness/api.js';
 import { freePort } from '../harness/ports.js';
+import { startTcpProxy } from '../harness/tcp-proxy.js';
 import { serviceEntry, startService, type RunningService } from '../harness/services.js';
 import { suiteScope, testStack, type TestStack } from '../harness/testing.js';
 import { waitFor } from '../harness/wait.js';
@@ -75,9 +76,16 @@ describe('write service', () => {
       key,
       body,
       headers = {},
-    }: { key?: string | undefined; body?: unknown; headers?: Record<string, string> } = {},
+      via = service,
+    }: {
+      key?: string | undefined;
+      body?: unknown;
+      headers?: Record<string, string>;
+      /** The write service to send to, when not the suite's. */
+      via?: RunningService;
+    } = {},
   ): Promise<Reply> => {
-    const response = await fetch(`${service.url}${path}`, {
+    const response = await fetch(`${via.url}${path}`, {
       method,
       headers: {
         ...(key ? { 'X-API-Key': key } : {}),
@@ -536,9 +544,18 @@ describe('write service', () => {
     /**
      * Holds the services' rows so that the first commands (one per group slot, two by default) wait
      * inside their transactions, sends the rest while they wait, and releases the rows once all of
-     * those are queued: the queued commands then commit as one group.
+     * those are queued (after `beforeRelease`): the queued commands then commit as one group.
+     * `alone`, when given, are those first two, sent and waiting before the rest are sent.
      */
-    const sendWhileGroupsWait = async (serviceIds: string | string[], send: () => Promise<Reply>[]) => {
+    const sendWhileGroupsWait = async (
+      serviceIds: string | string[],
+      send: () => Promise<Reply>[],
+      {
+        via = service,
+        alone,
+        beforeRelease = () => {},
+      }: { via?: RunningService; alone?: () => Promise<Reply>[]; beforeRelease?: () => void } = {},
+    ) => {
       const blocker = await db.connect();
       let replies: Promise<Reply[]> | undefined;
       try {
@@ -546,10 +563,24 @@ describe('write service', () => {
         await blocker.query('select 1 from services where id = any($1::uuid[]) for update', [
           [serviceIds].flat(),
         ]);
-        const sent = send();
+        const first = alone?.() ?? [];
+        await waitFor(
+          'the commands sent alone to wait on the held rows',
+          async () =>
+            Number(
+              (
+                await db.query<{ n: string }>(
+                  `select count(*) as n from pg_stat_activity
+                    where datname = current_database() and wait_event_type = 'Lock'`,
+                )
+              ).rows[0]?.n,
+            ) === first.length,
+          { timeoutMs: 10_000, intervalMs: 20 },
+        );
+        const sent = [...first, ...send()];
         replies = Promise.all(sent);
         const waiting = async () => {
-          const metrics = await (await fetch(`${service.url}/metrics`)).text();
+          const metrics = await (await fetch(`${via.url}/metrics`)).text();
           return Number(/^pulse_write_commands_waiting\{[^}]*\} (\d+)/m.exec(metrics)?.[1]);
         };
         await waitFor(
@@ -559,6 +590,7 @@ describe('write service', () => {
           },
           { timeoutMs: 10_000, intervalMs: 20 },
         );
+        beforeRelease();
       } finally {
         await blocker.query('rollback');
         blocker.release();
@@ -596,26 +628,35 @@ describe('write service', () => {
 
     it('commits concurrent small commands together, each position covering its whole transaction', async () => {
       const serviceId = await register(writerA, 'grouped');
+      // Its owner is then remembered, so that a sample sent alone commits in one statement.
+      assert.equal(
+        (await api('POST', '/metrics/system', { key: writerA, body: sample(serviceId) })).status,
+        202,
+      );
       const before = await counts(tenantA);
       const base = Date.now() - 120_000;
-      const replies = await sendWhileGroupsWait(serviceId, () =>
-        Array.from({ length: 20 }, (_, i) =>
-          i % 5 === 4
-            ? api('POST', `/services/${serviceId}/heartbeats`, {
-                key: writerA,
-                body: { observed_at: new Date(base - i).toISOString() },
-              })
-            : api('POST', '/metrics/system', {
-                key: writerA,
-                body: sample(serviceId, { observed_at: new Date(base - i).toISOString() }),
-              }),
-        ),
+      const command = (i: number) =>
+        i % 5 === 4
+          ? api('POST', `/services/${serviceId}/heartbeats`, {
+              key: writerA,
+              body: { observed_at: new Date(base - i).toISOString() },
+            })
+          : api('POST', '/metrics/system', {
+              key: writerA,
+              body: sample(serviceId, { observed_at: new Date(base - i).toISOString() }),
+            });
+      const replies = await sendWhileGroupsWait(
+        serviceId,
+        () => Array.from({ length: 18 }, (_, i) => command(i + 2)),
+        { alone: () => [command(0), command(1)] },
       );
       await assertGroupedBehindTwo(replies, 18);
       const now = await counts(tenantA);
       assert.equal(Number(now.outbox) - Number(before.outbox), 20);
       assert.equal(Number(now.system) - Number(before.system), 16);
-      assert.equal(Number(now.idempotency) - Number(before.idempotency), 20);
+      // The two samples sent alone committed in one statement each, which records only a client's
+      // key; the group's commands, in one transaction, record each command's key.
+      assert.equal(Number(now.idempotency) - Number(before.idempotency), 18);
     });
 
     it("merges a group's samples and heartbeats, of two tenants, into one statement of each kind", async () => {
@@ -775,7 +816,8 @@ describe('write service', () => {
       const now = await counts(tenantA);
       assert.equal(Number(now.system) - Number(before.rows.system), 15);
       assert.equal(Number(now.outbox) - Number(before.rows.outbox), 15);
-      assert.equal(Number(now.idempotency) - Number(before.rows.idempotency), 16);
+      // No client key: a retry would find each command by its event (the command's id), not by a record.
+      assert.equal(Number(now.idempotency) - Number(before.rows.idempotency), 0);
 
       // The same samples of another service through the batch route, a transaction: the same payloads.
       const batched = [...bodies, twice].map((body) => ({ ...body, service_id: batchService }));
@@ -808,17 +850,21 @@ describe('write service', () => {
       const base = Date.now() - 360_000;
       const repeated = { 'Idempotency-Key': `statement-${randomUUID()}` };
       const repeatedBody = sample(serviceId, { observed_at: new Date(base - 100).toISOString() });
-      const replies = await sendWhileGroupsWait(serviceId, () => [
-        ...Array.from({ length: 8 }, (_, i) =>
-          api('POST', '/metrics/system', {
-            key: writerA,
-            body: sample(serviceId, { observed_at: new Date(base - i).toISOString() }),
-          }),
-        ),
-        ...[1, 2, 3].map(() =>
-          api('POST', '/metrics/system', { key: writerA, body: repeatedBody, headers: repeated }),
-        ),
-      ]);
+      const send = (i: number) =>
+        api('POST', '/metrics/system', {
+          key: writerA,
+          body: sample(serviceId, { observed_at: new Date(base - i).toISOString() }),
+        });
+      const replies = await sendWhileGroupsWait(
+        serviceId,
+        () => [
+          ...Array.from({ length: 6 }, (_, i) => send(i + 2)),
+          ...[1, 2, 3].map(() =>
+            api('POST', '/metrics/system', { key: writerA, body: repeatedBody, headers: repeated }),
+          ),
+        ],
+        { alone: () => [send(0), send(1)] },
+      );
       assert.deepEqual(
         replies.map((r) => r.status),
         Array(11).fill(202),
@@ -830,22 +876,103 @@ describe('write service', () => {
       const now = await counts(tenantA);
       assert.equal(Number(now.system) - Number(before.system), 9);
       assert.equal(Number(now.outbox) - Number(before.outbox), 9);
-      assert.equal(Number(now.idempotency) - Number(before.idempotency), 9);
+      // The two sent alone committed in one statement each, recording no key made here; the group
+      // failed on the repeated key and each of its commands recorded its key in a transaction.
+      assert.equal(Number(now.idempotency) - Number(before.idempotency), 7);
 
       // A key committed by the statement, sent again: the statement fails on it and the answer replays.
       const retried = { 'Idempotency-Key': `statement-retry-${randomUUID()}` };
       const retriedBody = sample(serviceId, { observed_at: new Date(base - 200).toISOString() });
-      const send = () =>
+      const sendRetried = () =>
         api('POST', '/metrics/system', { key: writerA, body: retriedBody, headers: retried });
       const statementsBefore = await statementCommits();
-      const first = await send();
+      const first = await sendRetried();
       assert.equal((await statementCommits()) - statementsBefore, 1, 'committed by one statement');
-      const again = await send();
+      const again = await sendRetried();
       assert.deepEqual([first.status, again.status], [202, 202]);
       assert.equal(again.body.position, first.body.position);
       assert.equal(again.headers.get('idempotent-replayed'), 'true');
       await assertPositionsExact([first]);
       assert.equal(Number((await counts(tenantA)).outbox) - Number(now.outbox), 1);
+    });
+
+    it("answers a one-statement group whose commit's answer was lost with that commit's position, and commits nothing twice", async () => {
+      const proxy = await startTcpProxy(stack.info.ports.postgresPrimary);
+      const proxied = new URL(scope.PULSE_WRITE_DATABASE_URL ?? '');
+      proxied.port = String(proxy.port);
+      const writer = await startWrite({ PULSE_WRITE_DATABASE_URL: proxied.toString() });
+      try {
+        const serviceId = await register(writerA, 'lost-answer');
+        const send = (observedAt: number, headers: Record<string, string> = {}) =>
+          api('POST', '/metrics/system', {
+            key: writerA,
+            body: sample(serviceId, { observed_at: new Date(observedAt).toISOString() }),
+            headers,
+            via: writer,
+          });
+        const base = Date.now() - 480_000;
+        // Its owner is then remembered, so that the commands below commit in one statement each.
+        assert.equal((await send(base)).status, 202);
+        const before = await counts(tenantA);
+        const retriesBefore = (await metricValue(writer.url, 'pulse_write_command_retries_total')) ?? 0;
+        const clientKey = { 'Idempotency-Key': `lost-answer-${randomUUID()}` };
+        let lost: Promise<void> | undefined;
+        const replies = await sendWhileGroupsWait(
+          serviceId,
+          () => [
+            ...Array.from({ length: 6 }, (_, i) => send(base - 10 - i)),
+            send(base - 20, clientKey),
+            // The same sample twice: the first command's is stored, the second's is not.
+            send(base - 30),
+            send(base - 30),
+          ],
+          {
+            via: writer,
+            alone: () => [send(base - 1), send(base - 2)],
+            beforeRelease: () => {
+              lost = proxy.loseAnswer('write.commit-single-samples');
+            },
+          },
+        );
+        await lost;
+        assert.deepEqual(
+          replies.map((r) => r.status),
+          Array(11).fill(202),
+        );
+        const group = replies.slice(2);
+        const lostPosition = positionOf(group[0]?.body.position);
+        assert.equal(lostPosition.events, 8, "the lost commit held the group's eight new samples");
+        assert.equal((await eventsOf(lostPosition.txid)).length, 8, 'the position names the commit');
+        const replayed = group.filter((r) => r.headers.get('idempotent-replayed') === 'true');
+        assert.equal(replayed.length, 8, 'every command that commit stored answers as replayed');
+        for (const reply of replayed) {
+          assert.equal(reply.body.position, group[0]?.body.position, "the lost commit's position for each");
+        }
+        const second = group.filter((r) => r.headers.get('idempotent-replayed') === null);
+        assert.equal(second.length, 1);
+        assert.notEqual(
+          positionOf(second[0]?.body.position).txid,
+          lostPosition.txid,
+          "the sample's second command, run again, answers the retry's position",
+        );
+        const retries = (await metricValue(writer.url, 'pulse_write_command_retries_total')) ?? 0;
+        assert.equal(retries - retriesBefore, 1, 'the group was retried once');
+
+        const now = await counts(tenantA);
+        assert.equal(Number(now.system) - Number(before.system), 10, 'each new sample stored once');
+        assert.equal(Number(now.outbox) - Number(before.outbox), 10, 'one event per new sample');
+        // Commands in one statement record only the keys clients sent.
+        assert.equal(
+          Number(now.idempotency) - Number(before.idempotency),
+          1,
+          'a record for the client key only',
+        );
+        const again = await send(base - 20, clientKey);
+        assert.equal(again.body.position, group[0]?.body.position, 'the client key replays the lost commit');
+      } finally {
+        await writer.stop();
+        await proxy.close();
+      }
     });
 
     it('commits neither domain rows nor outbox rows when the command fails', async () => {

@@ -11,6 +11,11 @@
  * COMMIT (`commitInOneStatement`): a group of single-sample POSTs is then one round trip. A group
  * never changes an answer: when any of its commands fails or finds its key taken, the group rolls
  * back and each of its commands runs again in a transaction of its own.
+ *
+ * Every command has an idempotency key, the client's or one made here, so that a retry after a
+ * connection lost during COMMIT finds what the lost attempt committed. A kind that commits in one
+ * statement may instead find that attempt by what it wrote (single samples: by their event, whose
+ * id is the command's), and then stores records only for the clients' keys.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -79,27 +84,35 @@ export interface CommandKind<I> {
   runMany(tx: Queryable, inputs: I[]): Promise<CommandOutcome[]>;
   /**
    * Commits commands of this kind, and nothing else, in one statement outside BEGIN/COMMIT: their
-   * rows, their events and their idempotency records, with the outcomes runMany would give. Undefined
-   * when it cannot (runMany then runs in a transaction). A key already taken fails the statement.
+   * rows, their events and the idempotency records of the clients' keys, with the outcomes runMany
+   * would give. Undefined when it cannot (runMany then runs in a transaction). A client's key
+   * already taken fails the statement. `retry` says that an earlier attempt may have committed
+   * (its answer was lost with the connection): the kind must then answer the commands that attempt
+   * committed with that attempt's outcome, and not commit them again.
    */
-  commitInOneStatement?(db: pg.Pool, commands: KeyedInput<I>[]): Promise<StatementCommit | undefined>;
+  commitInOneStatement?(
+    db: pg.Pool,
+    commands: KeyedInput<I>[],
+    retry: boolean,
+  ): Promise<StatementCommit | undefined>;
 }
 
 /** A command's input with what its idempotency record and events carry. */
 export interface KeyedInput<I> {
   input: I;
   tenantId: string;
-  key: string;
-  requestHash: Buffer;
+  /** Made once per command, time-ordered: an id that every attempt of the command shares. */
+  commandId: string;
+  /** The client's Idempotency-Key and its request's hash; none when the key was made here. */
+  clientKey: { key: string; requestHash: Buffer } | undefined;
   traceparent: string | null;
 }
 
 export interface StatementCommit {
-  txid: string;
-  /** The type of each event committed. */
+  /** The type of each event committed, by this statement or by an earlier attempt it found. */
   eventTypes: EventType[];
-  /** The commands' answers, in their order; none names another transaction's position. */
-  outcomes: { status: number; body: Record<string, unknown> }[];
+  /** The commands' answers, in their order, each with its position. */
+  outcomes: { status: number; body: Record<string, unknown>; position: string; replayed: boolean }[];
 }
 
 /** A command as its kind and input, so that it can run merged with others of its kind. */
@@ -150,11 +163,13 @@ export function requestFingerprint(method: string, path: string, body: unknown):
   return `${method} ${path}\n${JSON.stringify(body ?? null)}`;
 }
 
-/** A command with what its every attempt must reuse: its key, request hash and trace. */
+/** A command with what its every attempt must reuse: its id, key, request hash and trace. */
 interface Prepared {
   tenantId: string;
+  commandId: string;
   key: string;
   requestHash: Buffer;
+  keyFromClient: boolean;
   traceparent: string | null;
   work: Work;
 }
@@ -167,14 +182,17 @@ const OWN_KEY_HASH = Buffer.alloc(0);
 
 function prepare(request: CommandRequest, work: Work): Prepared {
   const { idempotency } = request;
+  // Time-ordered (UUIDv7), so that a thousand ids a second land at the right edge of an index
+  // instead of dirtying pages all over it.
+  const commandId = newEventId();
   return {
     tenantId: request.tenantId,
+    commandId,
     // Without a client key the command still gets one, made here once and reused by every retry:
     // when a connection breaks during COMMIT, the next attempt finds the key if COMMIT did succeed.
-    // Time-ordered (UUIDv7), so that a thousand keys a second land at the right edge of the key
-    // index instead of dirtying pages all over it.
-    key: idempotency?.key ?? `auto:${newEventId()}`,
+    key: idempotency?.key ?? `auto:${commandId}`,
     requestHash: idempotency ? createHash('sha256').update(idempotency.fingerprint).digest() : OWN_KEY_HASH,
+    keyFromClient: idempotency !== undefined,
     traceparent: currentTraceparent(),
     work,
   };
@@ -257,27 +275,29 @@ async function commitInOneStatement(
   commands: Prepared[],
 ): Promise<CommandResult[] | undefined> {
   if (!kind.commitInOneStatement) return undefined;
-  const keyed = commands.map(({ work, tenantId, key, requestHash, traceparent }) => ({
-    input: work.input,
-    tenantId,
-    key,
-    requestHash,
-    traceparent,
-  }));
+  const keyed = commands.map(
+    ({ work, tenantId, commandId, key, requestHash, keyFromClient, traceparent }) => ({
+      input: work.input,
+      tenantId,
+      commandId,
+      clientKey: keyFromClient ? { key, requestHash } : undefined,
+      traceparent,
+    }),
+  );
   const commit = kind.commitInOneStatement.bind(kind);
-  const committed = await withRetries(() => commit(deps.pool, keyed), {
+  let attempts = 0;
+  const committed = await withRetries(() => commit(deps.pool, keyed, attempts++ > 0), {
     onRetry: () => {
       deps.retries.inc();
     },
   });
   if (!committed) return undefined;
   afterCommit(deps, committed.eventTypes, { commit: 'statement' }, commands.length);
-  const position = formatPosition({ txid: committed.txid, events: committed.eventTypes.length });
-  return committed.outcomes.map(({ status, body }) => ({
+  return committed.outcomes.map(({ status, body, position, replayed }) => ({
     status,
     body: { ...body, position },
     position,
-    replayed: false,
+    replayed,
   }));
 }
 

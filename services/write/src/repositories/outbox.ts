@@ -2,6 +2,7 @@
 import {
   OUTBOX_CHANNEL,
   EVENT_VERSION,
+  formatPosition,
   newEventId,
   onlyRow,
   prepared,
@@ -83,6 +84,22 @@ export async function appendEvents(
     ),
   );
   return onlyRow(rows);
+}
+
+/**
+ * The position of the transaction that committed each of these events, for those in the outbox:
+ * its txid and its whole event count, as the commands of that transaction were answered.
+ */
+export async function committedEventPositions(db: pg.Pool, ids: string[]): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ id: string; txid: string; events: number }>(
+    prepared(
+      'write.committed-event-positions',
+      `select e.id::text, e.txid::text, (select count(*) from outbox t where t.txid = e.txid)::int as events
+       from outbox e where e.id = any($1::uuid[])`,
+      [ids],
+    ),
+  );
+  return new Map(rows.map(({ id, txid, events }) => [id, formatPosition({ txid, events })]));
 }
 
 /** Wakes the relay, which LISTENs on the channel; sent outside any command's transaction. */

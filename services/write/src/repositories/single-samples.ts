@@ -1,6 +1,6 @@
 /**
  * A group of single-sample commands committed by one statement, outside BEGIN/COMMIT: their samples,
- * the event of each stored sample and every command's idempotency record. One round trip instead of
+ * the event of each stored sample and the idempotency records of the clients' keys. One round trip instead of
  * four (BEGIN, the samples, the outbox and records, COMMIT), each of which waits for the CPU on a
  * busy machine. The rows are those of insertSystemSamples (metrics.ts) and appendEvents (outbox.ts),
  * and an event's payload is the one systemSampleEvents (domain.ts) builds from a stored row.
@@ -21,8 +21,8 @@ export interface SingleSampleCommand {
   sample: SystemSampleRow;
   /** The id its event gets if its sample is stored. */
   eventId: string;
-  key: string;
-  requestHash: Buffer;
+  /** The client's Idempotency-Key, recorded with the answer; none when the key was made here. */
+  clientKey: { key: string; requestHash: Buffer } | undefined;
   traceparent: string | null;
   /** The answer a replay of its key gives. */
   status: number;
@@ -30,13 +30,16 @@ export interface SingleSampleCommand {
 }
 
 /**
- * Commits the commands and returns the transaction's id and its event count. A key already taken
- * fails the statement, as the records are inserted without ON CONFLICT.
+ * Commits the commands and returns the transaction's id and its event count. A client's key already
+ * taken fails the statement, as the records are inserted without ON CONFLICT.
  */
 export async function commitSingleSamples(
   db: pg.Pool,
   commands: SingleSampleCommand[],
 ): Promise<{ txid: string; events: number }> {
+  const keyed = commands.flatMap((command) =>
+    command.clientKey ? [{ ...command, ...command.clientKey }] : [],
+  );
   const { rows } = await db.query<{ txid: string; events: number }>(
     prepared(
       'write.commit-single-samples',
@@ -59,7 +62,7 @@ export async function commitSingleSamples(
      ), recorded as (
        insert into idempotency_keys (tenant_id, key, request_hash, status_code, response, events)
        select tenant_id, key, request_hash, status_code, response, (select count(*) from appended)
-       from unnest($10::uuid[], $14::text[], $15::bytea[], $16::int[], $17::jsonb[])
+       from unnest($14::uuid[], $15::text[], $16::bytea[], $17::int[], $18::jsonb[])
          as r(tenant_id, key, request_hash, status_code, response)
      )
      select pg_current_xact_id()::text as txid, (select count(*) from appended)::int as events`,
@@ -69,10 +72,11 @@ export async function commitSingleSamples(
         commands.map((c) => c.traceparent),
         commands.map((c) => c.eventId),
         EVENT_VERSION,
-        commands.map((c) => c.key),
-        commands.map((c) => c.requestHash),
-        commands.map((c) => c.status),
-        commands.map((c) => JSON.stringify(c.body)),
+        keyed.map((c) => c.tenantId),
+        keyed.map((c) => c.key),
+        keyed.map((c) => c.requestHash),
+        keyed.map((c) => c.status),
+        keyed.map((c) => JSON.stringify(c.body)),
       ],
     ),
   );
