@@ -183,7 +183,7 @@ export function singleSystemSamples(owners: ServiceOwners): CommandKind<SingleSy
       const known = commands.every(({ input }) => owners.knows(input.tenantId, input.sample.service_id));
       if (!known) return undefined;
       // A command's event carries its id, so a retry finds what a lost attempt committed without an
-      // idempotency record, an estimated fifth of the primary's WAL per sample when every command
+      // idempotency record, which took a quarter of the primary's WAL per sample when every command
       // had one. A command whose sample that attempt found already stored wrote no event; run again,
       // it finds the sample stored again and gets the same answer, in the retry's position.
       const earlier = retry
