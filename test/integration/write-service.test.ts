@@ -68,6 +68,22 @@ describe('write service', () => {
       env: { PULSE_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY, ...env },
     });
   const run = randomBytes(4).toString('hex');
+  /** A write database of the test's own, migrated up to before `version`, with a client on it. */
+  const withDbMigratedBefore = async (
+    name: string,
+    version: string,
+    test: (client: pg.Client, url: string) => Promise<void>,
+  ) => {
+    const url = (await suiteScope(stack, name)).PULSE_WRITE_DATABASE_URL ?? '';
+    await migrateBefore(url, version);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await test(client, url);
+    } finally {
+      await client.end();
+    }
+  };
 
   const call = async (
     method: string,
@@ -189,12 +205,7 @@ describe('write service', () => {
 
   describe('schema', () => {
     it("keeps each new service's registering transaction, and none for the services registered before", async () => {
-      const own = await suiteScope(stack, 'write-migration');
-      const url = own.PULSE_WRITE_DATABASE_URL ?? '';
-      await migrateBefore(url, '1796601600000');
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
+      await withDbMigratedBefore('write-migration', '1796601600000', async (client, url) => {
         const tenant = randomUUID();
         const before = randomUUID();
         await client.query(`insert into tenants (id, name, alert_rules) values ($1, 'old', '{}')`, [tenant]);
@@ -221,18 +232,11 @@ describe('write service', () => {
         );
         const added = onlyRow(rows);
         assert.equal((await registered())[added.id], added.txid, 'a new service keeps its own transaction');
-      } finally {
-        await client.end();
-      }
+      });
     });
 
     it('starts the relay marks at the end of the published prefix, and drops published_at', async () => {
-      const own = await suiteScope(stack, 'relay_marks_migration');
-      const url = own.PULSE_WRITE_DATABASE_URL ?? '';
-      await migrateBefore(url, '1796688000000');
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
+      await withDbMigratedBefore('relay_marks_migration', '1796688000000', async (client, url) => {
         const tenant = randomUUID();
         const service = randomUUID();
         // Three transactions of rows in (txid, id) order: a b c | d e | f.
@@ -263,9 +267,7 @@ describe('write service', () => {
           `select 1 from information_schema.columns where table_name = 'outbox' and column_name = 'published_at'`,
         );
         assert.equal(column.rowCount, 0);
-      } finally {
-        await client.end();
-      }
+      });
     });
 
     it('has the outbox of the relay contract, with its index and no trigger that would serialise commits', async () => {
@@ -916,7 +918,7 @@ describe('write service', () => {
         const before = await counts(tenantA);
         const retriesBefore = (await metricValue(writer.url, 'pulse_write_command_retries_total')) ?? 0;
         const clientKey = { 'Idempotency-Key': `lost-answer-${randomUUID()}` };
-        let lost: Promise<void> | undefined;
+        let lost = false;
         const replies = await sendWhileGroupsWait(
           serviceId,
           () => [
@@ -930,11 +932,14 @@ describe('write service', () => {
             via: writer,
             alone: () => [send(base - 1), send(base - 2)],
             beforeRelease: () => {
-              lost = proxy.loseAnswer('write.commit-single-samples');
+              void proxy.loseAnswer('write.commit-single-samples').then(() => {
+                lost = true;
+              });
             },
           },
         );
-        await lost;
+        // The group's answers came after its retry, which followed the loss.
+        assert.ok(lost, "the proxy lost the group statement's answer");
         assert.deepEqual(
           replies.map((r) => r.status),
           Array(11).fill(202),

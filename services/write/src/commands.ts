@@ -104,8 +104,14 @@ export interface KeyedInput<I> {
   /** Made once per command, time-ordered: an id that every attempt of the command shares. */
   commandId: string;
   /** The client's Idempotency-Key and its request's hash; none when the key was made here. */
-  clientKey: { key: string; requestHash: Buffer } | undefined;
+  clientKey: IdempotencyKey | undefined;
   traceparent: string | null;
+}
+
+/** A key as its idempotency record holds it, with the hash of the request that claimed it. */
+export interface IdempotencyKey {
+  key: string;
+  requestHash: Buffer;
 }
 
 export interface StatementCommit {
@@ -163,13 +169,11 @@ export function requestFingerprint(method: string, path: string, body: unknown):
   return `${method} ${path}\n${JSON.stringify(body ?? null)}`;
 }
 
-/** A command with what its every attempt must reuse: its id, key, request hash and trace. */
+/** A command with what its every attempt must reuse: its id, the client's key and its trace. */
 interface Prepared {
   tenantId: string;
   commandId: string;
-  key: string;
-  requestHash: Buffer;
-  keyFromClient: boolean;
+  clientKey: IdempotencyKey | undefined;
   traceparent: string | null;
   work: Work;
 }
@@ -182,20 +186,27 @@ const OWN_KEY_HASH = Buffer.alloc(0);
 
 function prepare(request: CommandRequest, work: Work): Prepared {
   const { idempotency } = request;
-  // Time-ordered (UUIDv7), so that a thousand ids a second land at the right edge of an index
-  // instead of dirtying pages all over it.
-  const commandId = newEventId();
   return {
     tenantId: request.tenantId,
-    commandId,
-    // Without a client key the command still gets one, made here once and reused by every retry:
-    // when a connection breaks during COMMIT, the next attempt finds the key if COMMIT did succeed.
-    key: idempotency?.key ?? `auto:${commandId}`,
-    requestHash: idempotency ? createHash('sha256').update(idempotency.fingerprint).digest() : OWN_KEY_HASH,
-    keyFromClient: idempotency !== undefined,
+    // Time-ordered (UUIDv7), so that a thousand ids a second land at the right edge of an index
+    // instead of dirtying pages all over it.
+    commandId: newEventId(),
+    clientKey: idempotency && {
+      key: idempotency.key,
+      requestHash: createHash('sha256').update(idempotency.fingerprint).digest(),
+    },
     traceparent: currentTraceparent(),
     work,
   };
+}
+
+/**
+ * The key a command's record holds in a transaction. Without a client key the command still gets
+ * one, made from its id and so the same for every retry: when a connection breaks during COMMIT,
+ * the next attempt finds the key if COMMIT did succeed.
+ */
+function recordedKey({ clientKey, commandId }: Prepared): IdempotencyKey {
+  return clientKey ?? { key: `auto:${commandId}`, requestHash: OWN_KEY_HASH };
 }
 
 /** Thrown inside the transaction when a key belongs to a committed command, to roll the group back. */
@@ -227,8 +238,7 @@ async function commitTogether(deps: CommandDeps, commands: Prepared[]): Promise<
         events,
         done.map(({ command, outcome, body }) => ({
           tenantId: command.tenantId,
-          key: command.key,
-          requestHash: command.requestHash,
+          ...recordedKey(command),
           status: outcome.status,
           body,
         })),
@@ -275,15 +285,13 @@ async function commitInOneStatement(
   commands: Prepared[],
 ): Promise<CommandResult[] | undefined> {
   if (!kind.commitInOneStatement) return undefined;
-  const keyed = commands.map(
-    ({ work, tenantId, commandId, key, requestHash, keyFromClient, traceparent }) => ({
-      input: work.input,
-      tenantId,
-      commandId,
-      clientKey: keyFromClient ? { key, requestHash } : undefined,
-      traceparent,
-    }),
-  );
+  const keyed = commands.map(({ work, tenantId, commandId, clientKey, traceparent }) => ({
+    input: work.input,
+    tenantId,
+    commandId,
+    clientKey,
+    traceparent,
+  }));
   const commit = kind.commitInOneStatement.bind(kind);
   let attempts = 0;
   const committed = await withRetries(() => commit(deps.pool, keyed, attempts++ > 0), {
@@ -306,7 +314,7 @@ async function commitAlone(deps: CommandDeps, command: Prepared): Promise<Comman
     return onlyRow(await commitTogether(deps, [command]));
   } catch (error) {
     if (!(error instanceof KeyTaken)) throw error;
-    return replay(deps.pool, command.tenantId, command.key, command.requestHash);
+    return replay(deps.pool, command.tenantId, recordedKey(command));
   }
 }
 
@@ -404,8 +412,7 @@ export class CommandGroups {
 async function replay(
   pool: pg.Pool,
   tenantId: string,
-  key: string,
-  requestHash: Buffer,
+  { key, requestHash }: IdempotencyKey,
 ): Promise<CommandResult> {
   const stored = await findStoredResponse(pool, tenantId, key);
   // Purged between the two statements: only after the retention of idempotency keys, far beyond any retry.
